@@ -1,0 +1,150 @@
+package backend
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/gomlx/compute"
+	// The pure-Go backend is always compiled in: it is the default that runs anywhere.
+	_ "github.com/gomlx/compute/gobackend"
+)
+
+// Report describes the backend in use and how it was chosen. Print it in CLIs and notebooks.
+type Report struct {
+	Choice
+	// Backend is the backend's own description (name and platform).
+	Backend string
+	// Devices lists the backend's devices.
+	Devices []string
+	// Fallback holds the error of the automatically chosen backend when it failed to start and the
+	// pure-Go backend was used instead ("" otherwise).
+	Fallback string
+}
+
+// String formats the report on a few lines.
+func (r *Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "backend: %s (%s)\n", r.Config, r.Backend)
+	fmt.Fprintf(&b, "why:     %s\n", r.Reason)
+	if r.Fallback != "" {
+		fmt.Fprintf(&b, "note:    the chosen backend failed to start, using the pure-Go backend: %s\n", r.Fallback)
+	}
+	if r.GPU != "" {
+		fmt.Fprintf(&b, "gpu:     %s\n", r.GPU)
+	}
+	if r.Plugin != nil {
+		fmt.Fprintf(&b, "plugin:  %s (%s)\n", r.Plugin.Path, r.Plugin.Source)
+		if len(r.Plugin.LibraryDirs) > 0 {
+			fmt.Fprintf(&b, "libs:    %d NVIDIA library directories added to LD_LIBRARY_PATH\n", len(r.Plugin.LibraryDirs))
+		}
+	} else if len(r.Searched) > 0 {
+		fmt.Fprintf(&b, "plugins searched: %s\n", strings.Join(r.Searched, ", "))
+	}
+	for i, d := range r.Devices {
+		fmt.Fprintf(&b, "device %d: %s\n", i, d)
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// Option configures [New].
+type Option func(*options)
+
+type options struct {
+	noReexec bool
+	system   *System
+}
+
+// WithoutReexec stops [New] from re-executing the process to put a JAX plugin's NVIDIA libraries on
+// LD_LIBRARY_PATH; loading such a plugin may then fail (and New falls back to the pure-Go backend).
+func WithoutReexec() Option { return func(o *options) { o.noReexec = true } }
+
+// WithSystem makes [New] discover on the given system instead of [HostSystem] (for tests).
+func WithSystem(sys System) Option { return func(o *options) { o.system = &sys } }
+
+// New chooses a backend (see the package documentation), starts it and reports the choice.
+//
+// When the chosen plugin needs library directories that are not yet on LD_LIBRARY_PATH, New
+// re-executes the current program once with them added: call it early, before the program has done
+// work it should not repeat.
+func New(opts ...Option) (compute.Backend, *Report, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	sys := HostSystem()
+	if o.system != nil {
+		sys = *o.system
+	}
+	choice := Discover(sys)
+	if choice.Plugin != nil && !o.noReexec {
+		if err := ensureLibraryPath(choice.Plugin.LibraryDirs); err != nil {
+			return nil, nil, err
+		}
+	}
+	report := &Report{Choice: *choice}
+	b, err := start(choice.Config)
+	if err != nil {
+		_, fromEnv := sys.LookupEnv(EnvBackend)
+		if fromEnv || choice.Name() == GoBackend {
+			return nil, nil, fmt.Errorf("backend %q (%s): %w", choice.Config, choice.Reason, err)
+		}
+		report.Fallback = err.Error()
+		report.Config = GoBackend
+		if b, err = start(GoBackend); err != nil {
+			return nil, nil, fmt.Errorf("backend %q: %w", GoBackend, err)
+		}
+	}
+	report.Backend = b.Description()
+	for i := range b.NumDevices() {
+		report.Devices = append(report.Devices, b.DeviceDescription(compute.DeviceNum(i)))
+	}
+	return b, report, nil
+}
+
+// start creates the backend for a configuration, turning GoMLX's panics into errors.
+func start(config string) (b compute.Backend, err error) {
+	name, _, _ := strings.Cut(config, ":")
+	if !slices.Contains(compute.List(), name) {
+		return nil, fmt.Errorf("backend %q is not compiled into this program (available: %s)",
+			name, strings.Join(compute.List(), ", "))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			b, err = nil, fmt.Errorf("starting backend %q: %v", config, r)
+		}
+	}()
+	b, err = compute.NewWithConfig(config)
+	if err != nil {
+		return nil, fmt.Errorf("starting backend %q: %w", config, err)
+	}
+	return b, nil
+}
+
+// ensureLibraryPath re-executes the process with dirs prepended to LD_LIBRARY_PATH, unless they are
+// already there or the process was already re-executed once.
+func ensureLibraryPath(dirs []string) error {
+	current := filepath.SplitList(os.Getenv("LD_LIBRARY_PATH"))
+	var missing []string
+	for _, d := range dirs {
+		if !slices.Contains(current, d) {
+			missing = append(missing, d)
+		}
+	}
+	if len(missing) == 0 || os.Getenv(envReexec) != "" {
+		return nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("re-executing with the CUDA libraries on LD_LIBRARY_PATH: %w", err)
+	}
+	env := os.Environ()
+	env = slices.DeleteFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "LD_LIBRARY_PATH=") })
+	env = append(env, "LD_LIBRARY_PATH="+strings.Join(append(missing, current...), string(filepath.ListSeparator)),
+		envReexec+"=1")
+	err = syscall.Exec(exe, os.Args, env)
+	return fmt.Errorf("re-executing %s with the CUDA libraries on LD_LIBRARY_PATH: %w", exe, err)
+}

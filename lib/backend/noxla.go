@@ -1,0 +1,11 @@
+//go:build !(cgo && ((linux && (amd64 || arm64)) || (darwin && arm64)) && !noxla)
+
+package backend
+
+import "errors"
+
+// Install is not available in builds without the XLA backend (no cgo, another platform, or the
+// noxla tag).
+func Install(plugin string) error {
+	return errors.New("this program was built without the XLA backend (it needs cgo on linux or darwin/arm64)")
+}
