@@ -1,6 +1,7 @@
 """Checks the installed GoNB kernel: starts it over the Jupyter protocol, executes a Go cell and
 compares its output with what the cell must print. Exits non-zero, with the reason, on a mismatch."""
 import sys
+import tempfile
 
 from jupyter_client.manager import start_new_kernel
 
@@ -33,15 +34,20 @@ def run(client, code, timeout):
 
 
 def main():
-    km, client = start_new_kernel(kernel_name="gonb", startup_timeout=120)
+    # The kernel logs to its stderr: keep it in a file, shown only when the check fails.
+    log = tempfile.NamedTemporaryFile(prefix="gonb-check-", suffix=".log", delete=False)
+    km, client = start_new_kernel(kernel_name="gonb", startup_timeout=120, stderr=log, stdout=log)
     try:
         # The first cell compiles a Go program: allow for a cold build cache.
         out, err = run(client, CELL, timeout=600)
     finally:
         client.stop_channels()
         km.shutdown_kernel(now=True)
+        log.close()
     if out != WANT:
         print("kernel check FAILED: want output %r, got %r; errors: %s" % (WANT, out, err or "none"), file=sys.stderr)
+        with open(log.name) as f:
+            print("kernel log (%s), last lines:\n%s" % (log.name, "".join(f.readlines()[-20:])), file=sys.stderr)
         return 1
     print("kernel check passed: %s" % out.strip())
     return 0

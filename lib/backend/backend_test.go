@@ -29,9 +29,9 @@ func fakeSystem(t *testing.T, env map[string]string, files map[string]string) Sy
 }
 
 var nvidiaProc = map[string]string{
-	"/proc/driver/nvidia/version":                          "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.95.05\nGCC version: gcc 12\n",
-	"/proc/driver/nvidia/gpus/0000:00:05.0/information":   "Model: \t\t NVIDIA H100 80GB HBM3\nIRQ: 42\n",
-	"/proc/driver/nvidia/gpus/0000:00:06.0/information":   "Model: \t\t NVIDIA H100 80GB HBM3\nIRQ: 43\n",
+	"/proc/driver/nvidia/version":                       "NVRM version: NVIDIA UNIX x86_64 Kernel Module  580.95.05\nGCC version: gcc 12\n",
+	"/proc/driver/nvidia/gpus/0000:00:05.0/information": "Model: \t\t NVIDIA H100 80GB HBM3\nIRQ: 42\n",
+	"/proc/driver/nvidia/gpus/0000:00:06.0/information": "Model: \t\t NVIDIA H100 80GB HBM3\nIRQ: 43\n",
 }
 
 func with(base map[string]string, more map[string]string) map[string]string {
