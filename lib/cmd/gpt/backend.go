@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/gonb-gpt/tutorial/lib/backend"
 )
@@ -11,7 +12,7 @@ func init() {
 	register(command{name: "backend", summary: "show which compute backend is used and why; `backend install cuda` installs a PJRT plugin", run: runBackend})
 }
 
-func runBackend(ctx context.Context, args []string) error {
+func runBackend(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("backend", "[install cuda|cpu]", `
 Prints the compute backend the tutorial uses (GOMLX_BACKEND when set; else XLA CUDA when an NVIDIA
 GPU and a PJRT CUDA plugin are found; else the pure-Go backend), why, and its devices, then runs a
@@ -28,7 +29,7 @@ download this project ever makes on its own, and only when asked.`)
 		if err := backend.Install(rest[1]); err != nil {
 			return err
 		}
-		fmt.Printf("installed the PJRT %s plugin\n", rest[1])
+		fmt.Fprintf(stdout, "installed the PJRT %s plugin\n", rest[1])
 	default:
 		return fmt.Errorf("%w: unexpected arguments %q (want nothing, or: install cuda|cpu)", errUsage, rest)
 	}
@@ -37,10 +38,10 @@ download this project ever makes on its own, and only when asked.`)
 		return err
 	}
 	defer b.Finalize()
-	fmt.Println(report)
+	fmt.Fprintln(stdout, report)
 	if err := backend.Check(b); err != nil {
 		return err
 	}
-	fmt.Println("check:   x²+1 over [1 2 3] = [2 5 10] ✓")
+	fmt.Fprintln(stdout, "check:   x²+1 over [1 2 3] = [2 5 10] ✓")
 	return nil
 }

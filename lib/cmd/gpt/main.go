@@ -19,8 +19,8 @@ import (
 type command struct {
 	name    string
 	summary string
-	// run executes the subcommand with its arguments (after the name).
-	run func(ctx context.Context, args []string) error
+	// run executes the subcommand with its arguments (after the name), writing its results to stdout.
+	run func(ctx context.Context, args []string, stdout io.Writer) error
 }
 
 var commands = map[string]command{}
@@ -62,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := c.run(ctx, args[1:])
+	err := c.run(ctx, args[1:], stdout)
 	switch {
 	case err == nil || errors.Is(err, flag.ErrHelp):
 		return 0

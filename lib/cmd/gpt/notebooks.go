@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 	"time"
 
@@ -26,7 +26,7 @@ func (e *envList) Set(v string) error {
 	return nil
 }
 
-func runNotebooks(ctx context.Context, args []string) error {
+func runNotebooks(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("notebooks", "[flags] [NOTEBOOK.ipynb ...]", `
 Executes the notebooks (default: every notebooks/*.ipynb, in name order) with nbconvert and the GoNB
 kernel, writes the executed copies, and fails when any cell errs or any output holds a Go panic or a
@@ -58,7 +58,7 @@ GPT_QUICK, --env adds more.`)
 		}
 	}
 	start := time.Now()
-	_, err := notebook.Run(ctx, nbs, notebook.Options{OutDir: *out, InPlace: *inPlace, Env: env, CellTimeout: *timeout, Log: os.Stdout})
-	fmt.Printf("%d notebook(s) in %s\n", len(nbs), time.Since(start).Round(time.Second))
+	_, err := notebook.Run(ctx, nbs, notebook.Options{OutDir: *out, InPlace: *inPlace, Env: env, CellTimeout: *timeout, Log: stdout})
+	fmt.Fprintf(stdout, "%d notebook(s) in %s\n", len(nbs), time.Since(start).Round(time.Second))
 	return err
 }

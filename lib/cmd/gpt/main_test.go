@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestHelpListsSubcommands(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"--help"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errOut.String())
+	}
+	for name := range commands {
+		if !strings.Contains(out.String(), "\n  "+name+" ") {
+			t.Errorf("--help does not list %q:\n%s", name, out.String())
+		}
+	}
+	for _, want := range []string{"backend", "notebooks"} {
+		if _, ok := commands[want]; !ok {
+			t.Errorf("subcommand %q is not registered", want)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{}, {"nosuch"}, {"notebooks", "--mode", "medium"}, {"backend", "install", "tpu"}, {"backend", "--nosuchflag"}} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 2 {
+			t.Errorf("gpt %q: exit %d, want 2 (stderr %q)", args, code, errOut.String())
+		}
+	}
+}
+
+func TestBackendCommand(t *testing.T) {
+	t.Setenv("GOMLX_BACKEND", "go")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"backend"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"backend: go (", "why:     GOMLX_BACKEND is set", "device 0:", "check:   x²+1 over [1 2 3] = [2 5 10]"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
