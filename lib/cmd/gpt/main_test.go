@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -42,5 +43,24 @@ func TestBackendCommand(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+func TestScrapeCommand(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "dataset.txt")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"scrape", "--mirror", "builtin", "--quiet", "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"text_0039.shtml: 327737 bytes (windows-1251, content-type), 45 headings + 1436 paragraphs = 1481 lines", "wrote " + out} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	stdout.Reset()
+	stderr.Reset()
+	code := run([]string{"scrape", "--mirror", "builtin", "--quiet", "--out", out, "http://az.lib.ru/t/tolstoj_lew_nikolaewich/nosuch.shtml"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "nosuch.shtml: 404 Not Found") {
+		t.Errorf("missing page: exit %d, stderr %q", code, stderr.String())
 	}
 }
