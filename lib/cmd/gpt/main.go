@@ -95,3 +95,9 @@ func parse(fs *flag.FlagSet, args []string) error {
 	}
 	return nil
 }
+
+// stringList collects a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }

@@ -1,9 +1,11 @@
 // Package sharedtest finds the project's shared reference data (../shared beside the checkout, or
-// $GPT_SHARED_DIR) for tests. A test that needs it fails with a clear message when it is missing:
-// it never skips silently.
+// $GPT_SHARED_DIR) for tests. When it is missing, a test that needs it fails with a clear message in
+// CI (CI set) and is skipped, saying why, elsewhere — so `make test` still passes for a user without
+// the reference data, and CI never silently skips a parity check.
 package sharedtest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,7 +19,11 @@ func Dir(t testing.TB) string {
 	t.Helper()
 	dir, err := find()
 	if err != nil {
-		t.Fatalf("shared reference data not found (%v): clone the project beside its shared/ folder or set %s", err, EnvDir)
+		msg := fmt.Sprintf("shared reference data not found (%v): put it at ../shared beside the checkout or set %s", err, EnvDir)
+		if os.Getenv("CI") != "" || os.Getenv(EnvDir) != "" {
+			t.Fatal(msg)
+		}
+		t.Skip("SKIPPED (no reference data; CI fails here): " + msg)
 	}
 	return dir
 }

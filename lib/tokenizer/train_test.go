@@ -1,0 +1,95 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
+)
+
+// trainTutorial trains the tutorial's tokenizer: BPE(unk_token="[UNK]"), Whitespace,
+// BpeTrainer(special_tokens=["[PAD]"]) with its default vocab_size 30000.
+func trainTutorial(t testing.TB, corpus string) *Tokenizer {
+	t.Helper()
+	tok, _, err := Train([]string{corpus}, TrainOptions{Trainer: &BpeTrainer{VocabSize: 30000, SpecialTokens: []string{"[PAD]"}},
+		PreTokenizer: Whitespace{}, UnkToken: "[UNK]"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+type bpeGolden struct {
+	Golden []struct {
+		Text   string   `json:"text"`
+		Tokens []string `json:"tokens"`
+		IDs    []int    `json:"ids"`
+	} `json:"golden"`
+}
+
+func checkAgainstHF(t *testing.T, dir, corpus string) {
+	got := trainTutorial(t, corpus)
+	want, err := Load(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Model.Vocab) != len(want.Model.Vocab) {
+		t.Errorf("vocab size %d, HF %d", len(got.Model.Vocab), len(want.Model.Vocab))
+	}
+	bad := 0
+	for tok, id := range want.Model.Vocab {
+		if got.Model.Vocab[tok] != id {
+			if bad < 5 {
+				t.Errorf("vocab[%q] = %d, HF %d", tok, got.Model.Vocab[tok], id)
+			}
+			bad++
+		}
+	}
+	if len(got.Model.Merges) != len(want.Model.Merges) {
+		t.Errorf("%d merges, HF %d", len(got.Model.Merges), len(want.Model.Merges))
+	}
+	for i := range min(len(got.Model.Merges), len(want.Model.Merges)) {
+		if got.Model.Merges[i] != want.Model.Merges[i] {
+			t.Fatalf("merge %d = %q, HF %q", i, got.Model.Merges[i], want.Model.Merges[i])
+		}
+	}
+	var g bpeGolden
+	data, _ := os.ReadFile(filepath.Join(dir, "golden.json"))
+	if err := json.Unmarshal(data, &g); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range g.Golden {
+		e, err := got.Encode(c.Text)
+		if err != nil {
+			t.Errorf("%q: %v", c.Text, err)
+			continue
+		}
+		if strings.Join(e.Tokens, "|") != strings.Join(c.Tokens, "|") || !equalInts(e.IDs, c.IDs) {
+			t.Errorf("%q: tokens %q ids %v; HF %q %v", c.Text, e.Tokens, e.IDs, c.Tokens, c.IDs)
+		}
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTrainMatchesHFSmall(t *testing.T) {
+	dir := sharedtest.Path(t, "fixtures", "bpe-tutorial-small")
+	checkAgainstHF(t, dir, filepath.Join(dir, "corpus.txt"))
+}
+
+func TestTrainMatchesHFTutorial(t *testing.T) {
+	checkAgainstHF(t, sharedtest.Path(t, "fixtures", "bpe-tutorial"), sharedtest.Path(t, "fixtures", "tutorial-dataset.txt"))
+}
