@@ -2,13 +2,16 @@
 export GOTOOLCHAIN := go1.27.3
 GO ?= go
 
-.PHONY: tutorial test kernel vet fmt-check unit notebooks
+.PHONY: tutorial test kernel vet fmt-check unit notebooks hf-anchor
+
+SHARED ?= ../shared
+HF_DIR := build/hf-tokenizers
 
 ## tutorial: install what is missing (Jupyter, the GoNB kernel), then run every notebook headless in quick mode.
 tutorial: kernel notebooks
 
 ## test: vet, gofmt, unit tests (notebook runner tests included), and the notebooks in quick mode.
-test: kernel vet fmt-check unit notebooks
+test: kernel hf-anchor vet fmt-check unit notebooks
 
 kernel:
 	bash kernel/install.sh
@@ -19,7 +22,18 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l lib); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# HF tokenizers (Rust, its Node binding from npm) to check that our tokenizer.json files load in HF;
+# installed only where the reference data (../shared) is.
+hf-anchor:
+	@if [ -d $(SHARED)/bench/hf-tokenizers ] && command -v npm >/dev/null; then \
+	  if [ ! -d $(HF_DIR)/node_modules/@anush008/tokenizers ]; then \
+	    mkdir -p $(HF_DIR) && cp $(SHARED)/bench/hf-tokenizers/*.js $(SHARED)/bench/hf-tokenizers/package.json $(HF_DIR)/ && \
+	    (cd $(HF_DIR) && npm install --no-audit --no-fund --silent); \
+	  fi; \
+	else echo "hf-anchor: no $(SHARED)/bench/hf-tokenizers or npm: the HF cross-check test will be skipped"; fi
+
 unit:
+	@if [ -d $(HF_DIR)/node_modules/@anush008/tokenizers ]; then export GPT_HF_TOKENIZERS_DIR=$(CURDIR)/$(HF_DIR); fi; \
 	GPT_NOTEBOOK_TESTS=1 $(GO) test ./...
 
 notebooks:

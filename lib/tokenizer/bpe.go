@@ -24,11 +24,8 @@ type BPE struct {
 	ByteFallback            bool
 	IgnoreMerges            bool
 
-	ranks map[uint64]merge // pair of ids → rank and merged id
-	cache sync.Map         // word → []int32 (bounded by cacheSize)
-	// cached counts the cache's entries (approximately: racing stores may overshoot a little).
-	cached     int64
-	cacheMu    sync.Mutex
+	ranks      map[uint64]merge // pair of ids → rank and merged id
+	cache      wordCache
 	unkIDCache int
 	// prefixSet and suffixSet record an explicit "" in tokenizer.json (written back as "", not null).
 	prefixSet, suffixSet bool
@@ -90,8 +87,7 @@ func (m *BPE) init() error {
 	if id, ok := m.Vocab[m.UnkToken]; ok && m.UnkToken != "" {
 		m.unkIDCache = id
 	}
-	m.cache = sync.Map{}
-	m.cached = 0
+	m.cache.reset()
 	return nil
 }
 
@@ -106,8 +102,7 @@ func (m *BPE) EncodeWord(word string, dst []int32, spans []Span) ([]int32, []Spa
 	if word == "" {
 		return dst, spans, nil
 	}
-	if v, ok := m.cache.Load(word); ok {
-		c := v.(*cachedWord)
+	if c := m.cache.get(word); c != nil {
 		return append(dst, c.ids...), append(spans, c.spans...), nil
 	}
 	if m.IgnoreMerges {
@@ -165,18 +160,58 @@ func (m *BPE) EncodeWord(word string, dst []int32, spans []Span) ([]int32, []Spa
 		c.ids[k] = s.id
 		c.spans[k] = Span{int(s.start), int(s.end)}
 	}
-	if m.cached < cacheSize {
-		m.cacheMu.Lock()
-		m.cached++
-		m.cacheMu.Unlock()
-		m.cache.Store(word, c)
-	}
+	m.cache.put(word, c)
 	return append(dst, c.ids...), append(spans, c.spans...), nil
 }
 
 type cachedWord struct {
 	ids   []int32
 	spans []Span
+}
+
+// wordCache maps words to their encodings, in shards each under its own lock, and stops growing
+// at cacheSize words (like HF's BPE cache).
+type wordCache struct {
+	shards [64]struct {
+		mu sync.RWMutex
+		m  map[string]*cachedWord
+	}
+}
+
+func (c *wordCache) reset() {
+	for i := range c.shards {
+		c.shards[i].mu.Lock()
+		c.shards[i].m = make(map[string]*cachedWord)
+		c.shards[i].mu.Unlock()
+	}
+}
+
+func shardOf(s string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(s) && i < 8; i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return int((h ^ uint32(len(s))*2654435761) % 64)
+}
+
+func (c *wordCache) get(w string) *cachedWord {
+	sh := &c.shards[shardOf(w)]
+	sh.mu.RLock()
+	v := sh.m[w]
+	sh.mu.RUnlock()
+	return v
+}
+
+func (c *wordCache) put(w string, v *cachedWord) {
+	sh := &c.shards[shardOf(w)]
+	sh.mu.Lock()
+	if sh.m == nil {
+		sh.m = make(map[string]*cachedWord)
+	}
+	if len(sh.m) < cacheSize/64 {
+		sh.m[w] = v
+	}
+	sh.mu.Unlock()
 }
 
 // mergeSymbols applies merges: lowest rank first, leftmost among equals.

@@ -82,14 +82,44 @@ func (b *ByteLevel) Split(text string, dst []Piece) []Piece {
 	return dst
 }
 
-func isL(r rune) bool { return unicode.IsLetter(r) }
-func isN(r rune) bool { return unicode.IsNumber(r) }
-func isS(r rune) bool {
-	if r < utf8.RuneSelf {
-		return r == ' ' || (r >= '\t' && r <= '\r')
+// GPT-2 regex classes: \p{L}, \p{N}, \s, other — cached for the Basic Multilingual Plane.
+const (
+	gOther byte = iota
+	gLetter
+	gNumber
+	gSpace
+)
+
+var gpt2BMP = func() []byte {
+	t := make([]byte, 0x10000)
+	for r := range rune(0x10000) {
+		t[r] = gpt2ClassOf(r)
 	}
-	return unicode.Is(unicode.White_Space, r)
+	return t
+}()
+
+func gpt2ClassOf(r rune) byte {
+	switch {
+	case unicode.IsLetter(r):
+		return gLetter
+	case unicode.IsNumber(r):
+		return gNumber
+	case unicode.Is(unicode.White_Space, r):
+		return gSpace
+	}
+	return gOther
 }
+
+func gpt2Class(r rune) byte {
+	if r >= 0 && r < 0x10000 {
+		return gpt2BMP[r]
+	}
+	return gpt2ClassOf(r)
+}
+
+func isL(r rune) bool { return gpt2Class(r) == gLetter }
+func isN(r rune) bool { return gpt2Class(r) == gNumber }
+func isS(r rune) bool { return gpt2Class(r) == gSpace }
 
 // gpt2Next returns the end of the GPT-2 regex match that starts at i.
 func gpt2Next(s string, i int) int {
@@ -124,7 +154,7 @@ func gpt2Next(s string, i int) int {
 	case isN(first):
 		in = isN
 	case !isS(first):
-		in = func(r rune) bool { return !isS(r) && !isL(r) && !isN(r) }
+		in = func(r rune) bool { return gpt2Class(r) == gOther }
 	}
 	if in != nil {
 		k := j

@@ -68,7 +68,9 @@ type truncationJSON struct {
 	Stride    int    `json:"stride"`
 }
 
-func isNull(r json.RawMessage) bool { return len(bytes.TrimSpace(r)) == 0 || string(bytes.TrimSpace(r)) == "null" }
+func isNull(r json.RawMessage) bool {
+	return len(bytes.TrimSpace(r)) == 0 || string(bytes.TrimSpace(r)) == "null"
+}
 
 // Load reads a tokenizer.json file.
 func Load(path string) (*Tokenizer, error) {

@@ -93,3 +93,42 @@ func TestTrainMatchesHFSmall(t *testing.T) {
 func TestTrainMatchesHFTutorial(t *testing.T) {
 	checkAgainstHF(t, sharedtest.Path(t, "fixtures", "bpe-tutorial"), sharedtest.Path(t, "fixtures", "tutorial-dataset.txt"))
 }
+
+func TestTrainerOptions(t *testing.T) {
+	counts := map[string]int{"aaab": 5, "ab": 3, "cd": 1, "é": 1}
+	m, err := (&BpeTrainer{VocabSize: 100, MinFrequency: 4}).Train(counts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mg := range m.Merges {
+		if mg == [2]string{"c", "d"} {
+			t.Error("min_frequency 4 merged a pair seen once")
+		}
+	}
+	if len(m.Merges) == 0 || m.Merges[0] != [2]string{"a", "a"} {
+		t.Errorf("first merge %v, want the most frequent pair (a, a) (10 times)", m.Merges)
+	}
+	m, err = (&BpeTrainer{VocabSize: 100, LimitAlphabet: 2}).Train(counts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Vocab["é"]; ok || m.Vocab["a"] != 0 || m.Vocab["b"] != 1 {
+		t.Errorf("limit_alphabet 2 kept %v", m.Tokens[:min(4, len(m.Tokens))])
+	}
+	m, err = (&BpeTrainer{VocabSize: 100, InitialAlphabet: []rune{'z'}, ContinuingSubwordPrefix: "##", EndOfWordSuffix: "</w>"}).Train(map[string]int{"abc": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"z", "a", "##b", "##c</w>"} {
+		if _, ok := m.Vocab[want]; !ok {
+			t.Errorf("vocab lacks %q: %v", want, m.Tokens)
+		}
+	}
+	if _, ok := m.Vocab["ab"]; !ok {
+		t.Errorf("merge of a + ##b should give \"ab\" (the prefix is dropped): %v", m.Tokens)
+	}
+	e, _, _ := m.EncodeWord("abc", nil, nil)
+	if len(e) != 1 || m.Tokens[e[0]] != "abc</w>" {
+		t.Errorf("encode abc → %v", e)
+	}
+}

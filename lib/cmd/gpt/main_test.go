@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -62,5 +63,39 @@ func TestScrapeCommand(t *testing.T) {
 	code := run([]string{"scrape", "--mirror", "builtin", "--quiet", "--out", out, "http://az.lib.ru/t/tolstoj_lew_nikolaewich/nosuch.shtml"}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "nosuch.shtml: 404 Not Found") {
 		t.Errorf("missing page: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestTokenizerCommands(t *testing.T) {
+	dir := t.TempDir()
+	corpus := filepath.Join(dir, "c.txt")
+	if err := os.WriteFile(corpus, []byte("Мне нравится, что вы больны не мной.\nМне нравится, что я больна не вами.\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "tok.json")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"tokenizer", "train", "--corpus", corpus, "--vocab-size", "40", "--quiet", "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("train: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "vocabulary 40") {
+		t.Errorf("train output: %s", stdout.String())
+	}
+	stdin = strings.NewReader("Мне нравится\nвы\n")
+	defer func() { stdin = os.Stdin }()
+	stdout.Reset()
+	if code := run([]string{"tokenizer", "encode", "--tokenizer", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("encode: exit %d: %s", code, stderr.String())
+	}
+	if lines := strings.Split(strings.TrimSpace(stdout.String()), "\n"); len(lines) != 2 || !strings.HasPrefix(lines[0], `["Мне"`) || lines[1] != `["вы"]` {
+		t.Errorf("encode output: %q", stdout.String())
+	}
+	stdin = strings.NewReader("вы\n")
+	stdout.Reset()
+	run([]string{"tokenizer", "encode", "--ids", "--tokenizer", out}, &stdout, &stderr)
+	if !strings.HasPrefix(stdout.String(), "[") || strings.Contains(stdout.String(), `"`) {
+		t.Errorf("--ids output: %q", stdout.String())
+	}
+	if code := run([]string{"tokenizer", "train", "--corpus", filepath.Join(dir, "missing.txt"), "--quiet"}, &stdout, &stderr); code != 1 {
+		t.Errorf("missing corpus: exit %d", code)
 	}
 }
