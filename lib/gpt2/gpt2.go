@@ -1,0 +1,436 @@
+package gpt2
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX's idiomatic dot-import.
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// Model is a GPT2LMHeadModel: its configuration and its parameters, held as variables of a GoMLX
+// model.Store under their HF names (VarPath).
+type Model struct {
+	Config  *Config
+	Backend compute.Backend
+	Store   *model.Store
+	// Generation holds generation_config.json's fields, when the model came with one.
+	Generation *GenerationConfig
+	// Warnings lists what loading ignored (checkpoint tensors the model does not use).
+	Warnings []string
+
+	mu    sync.Mutex
+	execs map[string]*model.Exec
+}
+
+// New creates a model with HF's initialization: weights normal(0, initializer_range), the
+// residual projections (attn.c_proj, mlp.c_proj) normal(0, initializer_range/√(2·n_layer)),
+// biases 0, LayerNorm weights 1. seed makes it reproducible.
+func New(backend compute.Backend, cfg *Config, seed uint64) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	names, shapes := cfg.ParamShapes()
+	weights := make(map[string]*Tensor, len(names))
+	for _, name := range names {
+		dims := shapes[name]
+		n, err := numel(dims)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		t := &Tensor{Shape: dims, Data: make([]float32, n), DType: "F32"}
+		switch {
+		case strings.HasSuffix(name, "ln_1.weight"), strings.HasSuffix(name, "ln_2.weight"), strings.HasSuffix(name, "ln_f.weight"):
+			for i := range t.Data {
+				t.Data[i] = 1
+			}
+		case strings.HasSuffix(name, ".bias"):
+		default:
+			std := cfg.InitializerRange
+			if strings.HasSuffix(name, "c_proj.weight") {
+				std /= math.Sqrt(2 * float64(cfg.NLayer))
+			}
+			for i := range t.Data {
+				t.Data[i] = float32(rng.NormFloat64() * std)
+			}
+		}
+		weights[name] = t
+	}
+	m := &Model{Config: cfg, Backend: backend, Store: model.NewStore(), execs: map[string]*model.Exec{}}
+	if err := m.SetWeights(weights); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// canonicalName maps checkpoint names to the model's: with or without the "transformer." prefix.
+func canonicalName(name string) string {
+	if strings.HasPrefix(name, "transformer.") || name == "lm_head.weight" {
+		return name
+	}
+	return "transformer." + name
+}
+
+// isBuffer reports the non-parameter tensors of old GPT-2 checkpoints (causal-mask buffers).
+func isBuffer(name string) bool {
+	return strings.HasSuffix(name, ".attn.bias") || strings.HasSuffix(name, ".attn.masked_bias")
+}
+
+// SetWeights sets the parameters from checkpoint tensors (names with or without "transformer.",
+// legacy buffers ignored, lm_head.weight tied or present). Missing tensors and shape mismatches
+// are one error listing them all; nothing is changed then.
+func (m *Model) SetWeights(weights map[string]*Tensor) error {
+	names, want := m.Config.ParamShapes()
+	got := map[string]*Tensor{}
+	var unused []string
+	for name, t := range weights {
+		if isBuffer(name) {
+			continue
+		}
+		c := canonicalName(name)
+		if _, ok := want[c]; !ok {
+			if c == "lm_head.weight" && m.Config.TieWordEmbeddings {
+				continue // tied: the head is the embedding
+			}
+			unused = append(unused, name)
+			continue
+		}
+		got[c] = t
+	}
+	var problems []string
+	for _, n := range names {
+		t, ok := got[n]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("missing %s %v", n, want[n]))
+			continue
+		}
+		if !equalDims(t.Shape, want[n]) {
+			problems = append(problems, fmt.Sprintf("%s: checkpoint %v, model %v", n, t.Shape, want[n]))
+		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		return fmt.Errorf("gpt2: the checkpoint does not fit the config (%d problems): %s", len(problems), strings.Join(problems, "; "))
+	}
+	for _, n := range names {
+		t := got[n]
+		if _, err := m.Store.CreateVariable(VarPath(n), tensors.FromFlatDataAndDimensions(t.Data, t.Shape...)); err != nil {
+			return fmt.Errorf("gpt2: %s: %w", n, err)
+		}
+		v := m.Store.GetVariable(VarPath(n))
+		if err := v.SetValue(tensors.FromFlatDataAndDimensions(t.Data, t.Shape...)); err != nil {
+			return fmt.Errorf("gpt2: %s: %w", n, err)
+		}
+	}
+	sort.Strings(unused)
+	m.Warnings = nil
+	if len(unused) > 0 {
+		m.Warnings = append(m.Warnings, "checkpoint tensors not used: "+strings.Join(unused, ", "))
+	}
+	return nil
+}
+
+func equalDims(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Weights returns the parameters as float32 tensors under their HF names.
+func (m *Model) Weights() (map[string]*Tensor, error) {
+	names, shapes := m.Config.ParamShapes()
+	out := make(map[string]*Tensor, len(names))
+	for _, n := range names {
+		v := m.Store.GetVariable(VarPath(n))
+		if v == nil {
+			return nil, fmt.Errorf("gpt2: parameter %s is missing", n)
+		}
+		val, err := v.Value()
+		if err != nil {
+			return nil, fmt.Errorf("gpt2: %s: %w", n, err)
+		}
+		data, err := tensors.CopyFlatData[float32](val)
+		if err != nil {
+			return nil, fmt.Errorf("gpt2: %s: %w", n, err)
+		}
+		out[n] = &Tensor{Shape: shapes[n], Data: data, DType: "F32"}
+	}
+	return out, nil
+}
+
+// WeightsFile names the weights file found in a model folder (safetensors first).
+func WeightsFile(dir string) (string, error) {
+	for _, name := range []string{"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin"} {
+		p := filepath.Join(dir, name)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("gpt2: %s holds no model.safetensors, model.safetensors.index.json or pytorch_model.bin", dir)
+}
+
+// ReadWeights reads a checkpoint file by its kind.
+func ReadWeights(path string) (map[string]*Tensor, error) {
+	switch {
+	case strings.HasSuffix(path, ".safetensors.index.json"):
+		return ReadSafetensorsIndex(path)
+	case strings.HasSuffix(path, ".safetensors"):
+		return ReadSafetensors(path)
+	case strings.HasSuffix(path, ".bin"), strings.HasSuffix(path, ".pt"), strings.HasSuffix(path, ".pth"):
+		return ReadTorchBin(path)
+	}
+	return nil, fmt.Errorf("gpt2: %s: unknown weights format", path)
+}
+
+// Load reads a model folder as GPT2LMHeadModel.from_pretrained does: config.json, the weights
+// (model.safetensors, a sharded index, or pytorch_model.bin) and generation_config.json if any.
+func Load(backend compute.Backend, dir string) (*Model, error) {
+	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	wpath, err := WeightsFile(dir)
+	if err != nil {
+		return nil, err
+	}
+	return LoadWeightsFile(backend, cfg, wpath, dir)
+}
+
+// LoadWeightsFile builds a model from a config and one weights file (dir: where to look for
+// generation_config.json; "" for none).
+func LoadWeightsFile(backend compute.Backend, cfg *Config, wpath, dir string) (*Model, error) {
+	weights, err := ReadWeights(wpath)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{Config: cfg, Backend: backend, Store: model.NewStore(), execs: map[string]*model.Exec{}}
+	if err := m.SetWeights(weights); err != nil {
+		return nil, fmt.Errorf("%s: %w", wpath, err)
+	}
+	if dir != "" {
+		if gc, err := LoadGenerationConfig(filepath.Join(dir, "generation_config.json")); err == nil {
+			m.Generation = gc
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// Save writes the model in HF's layout: config.json, model.safetensors (the tied head left out, as
+// transformers does) and generation_config.json. The folder is created if needed; each file is
+// written atomically.
+func (m *Model) Save(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("gpt2: %w", err)
+	}
+	weights, err := m.Weights()
+	if err != nil {
+		return err
+	}
+	if err := WriteSafetensors(filepath.Join(dir, "model.safetensors"), weights); err != nil {
+		return err
+	}
+	if err := m.Config.Save(filepath.Join(dir, "config.json")); err != nil {
+		return err
+	}
+	gc := m.Generation
+	if gc == nil {
+		gc = &GenerationConfig{BOSTokenID: m.Config.BOSTokenID, EOSTokenID: m.Config.EOSTokenID, PadTokenID: m.Config.PadTokenID}
+	}
+	return gc.Save(filepath.Join(dir, "generation_config.json"))
+}
+
+// exec returns a cached executor (one per kind; GoMLX compiles one program per input shape).
+func (m *Model) exec(key string, fn func(*model.Scope, []*Node) []*Node) (*model.Exec, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.execs[key]; ok {
+		return e, nil
+	}
+	e, err := model.NewExec(m.Backend, m.Store, fn)
+	if err != nil {
+		return nil, err
+	}
+	m.execs[key] = e
+	return e, nil
+}
+
+// call runs an executor, turning GoMLX panics into errors.
+func call(e *model.Exec, args ...any) (out []*tensors.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("gpt2: %v", r)
+		}
+	}()
+	return e.Call(args...)
+}
+
+// checkIDs validates a batch of token ids: rectangular, within the vocabulary and n_positions.
+func (m *Model) checkIDs(ids [][]int) (*tensors.Tensor, error) {
+	if len(ids) == 0 || len(ids[0]) == 0 {
+		return nil, errors.New("gpt2: empty input")
+	}
+	T := len(ids[0])
+	if T > m.Config.NPositions {
+		return nil, fmt.Errorf("gpt2: %d tokens is longer than n_positions %d", T, m.Config.NPositions)
+	}
+	flat := make([]int32, 0, len(ids)*T)
+	for b, row := range ids {
+		if len(row) != T {
+			return nil, fmt.Errorf("gpt2: sequence %d has %d tokens, sequence 0 has %d (pad them)", b, len(row), T)
+		}
+		for _, id := range row {
+			if id < 0 || id >= m.Config.VocabSize {
+				return nil, fmt.Errorf("gpt2: token id %d is outside the vocabulary (size %d)", id, m.Config.VocabSize)
+			}
+			flat = append(flat, int32(id))
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(flat, len(ids), T), nil
+}
+
+func positionsFor(B, T int) *tensors.Tensor {
+	pos := make([]int32, B*T)
+	for i := range pos {
+		pos[i] = int32(i % T)
+	}
+	return tensors.FromFlatDataAndDimensions(pos, B, T)
+}
+
+// Logits runs the model in eval mode on a batch of equal-length sequences and returns the logits
+// [B][T][V].
+func (m *Model) Logits(ids [][]int) ([][][]float32, error) {
+	idsT, err := m.checkIDs(ids)
+	if err != nil {
+		return nil, err
+	}
+	e, err := m.exec("logits", func(scope *model.Scope, in []*Node) []*Node {
+		out := m.Config.forward(scope.Store(), forwardInputs{ids: in[0], positions: in[1]}, false, nil)
+		return []*Node{out.logits}
+	})
+	if err != nil {
+		return nil, err
+	}
+	out, err := call(e, idsT, positionsFor(len(ids), len(ids[0])))
+	if err != nil {
+		return nil, err
+	}
+	flat, err := tensors.CopyFlatData[float32](out[0])
+	if err != nil {
+		return nil, err
+	}
+	B, T, V := len(ids), len(ids[0]), m.Config.VocabSize
+	res := make([][][]float32, B)
+	for b := range B {
+		res[b] = make([][]float32, T)
+		for t := range T {
+			res[b][t] = flat[(b*T+t)*V : (b*T+t+1)*V]
+		}
+	}
+	return res, nil
+}
+
+// Loss is the mean LM loss HF returns for model(input_ids, labels=labels) in eval mode (labels nil:
+// the inputs; -100 ignored).
+func (m *Model) Loss(ids, labels [][]int) (float64, error) {
+	loss, _, err := m.lossAndGrads(ids, labels, false)
+	return loss, err
+}
+
+// Gradients returns the loss and the gradient of every parameter (by HF name), in eval mode.
+func (m *Model) Gradients(ids, labels [][]int) (float64, map[string]*Tensor, error) {
+	return m.lossAndGrads(ids, labels, true)
+}
+
+func (m *Model) labelsTensor(ids, labels [][]int) (*tensors.Tensor, error) {
+	if labels == nil {
+		labels = ids
+	}
+	if len(labels) != len(ids) {
+		return nil, errors.New("gpt2: labels and inputs differ in batch size")
+	}
+	T := len(ids[0])
+	flat := make([]int32, 0, len(ids)*T)
+	for b, row := range labels {
+		if len(row) != T {
+			return nil, fmt.Errorf("gpt2: labels %d has %d tokens, want %d", b, len(row), T)
+		}
+		for _, l := range row {
+			flat = append(flat, int32(l))
+		}
+	}
+	return tensors.FromFlatDataAndDimensions(flat, len(ids), T), nil
+}
+
+func (m *Model) lossAndGrads(ids, labels [][]int, grads bool) (float64, map[string]*Tensor, error) {
+	idsT, err := m.checkIDs(ids)
+	if err != nil {
+		return 0, nil, err
+	}
+	labT, err := m.labelsTensor(ids, labels)
+	if err != nil {
+		return 0, nil, err
+	}
+	names, shapes := m.Config.ParamShapes()
+	key := "loss"
+	if grads {
+		key = "grads"
+	}
+	e, err := m.exec(key, func(scope *model.Scope, in []*Node) []*Node {
+		out := m.Config.forward(scope.Store(), forwardInputs{ids: in[0], positions: in[1]}, false, nil)
+		loss := causalLMLoss(out.logits, in[2])
+		if !grads {
+			return []*Node{loss}
+		}
+		g := loss.Graph()
+		vars := make([]*Node, len(names))
+		for i, n := range names {
+			vars[i] = param(scope.Store(), g, n)
+		}
+		return append([]*Node{loss}, Gradient(loss, vars...)...)
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := call(e, idsT, positionsFor(len(ids), len(ids[0])), labT)
+	if err != nil {
+		return 0, nil, err
+	}
+	loss := float64(tensors.MustCopyFlatData[float32](out[0])[0])
+	if !grads {
+		return loss, nil, nil
+	}
+	res := make(map[string]*Tensor, len(names))
+	for i, n := range names {
+		res[n] = &Tensor{Shape: shapes[n], Data: tensors.MustCopyFlatData[float32](out[i+1]), DType: "F32"}
+	}
+	return loss, res, nil
+}
+
+// NumParameters counts the model's parameters.
+func (m *Model) NumParameters() int {
+	names, shapes := m.Config.ParamShapes()
+	n := 0
+	for _, name := range names {
+		k, _ := numel(shapes[name])
+		n += k
+	}
+	return n
+}

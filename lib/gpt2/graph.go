@@ -1,0 +1,252 @@
+package gpt2
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX's idiomatic dot-import.
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// minValue is what masked attention scores are set to (torch.finfo(float32).min, as HF uses).
+const minValue = -math.MaxFloat32
+
+// VarPath returns the store path of an HF parameter name: "transformer.h.0.ln_1.weight" →
+// "/transformer/h/0/ln_1/weight".
+func VarPath(hfName string) string {
+	b := []byte("/" + hfName)
+	for i := range b {
+		if b[i] == '.' {
+			b[i] = '/'
+		}
+	}
+	return string(b)
+}
+
+// HFName is the inverse of VarPath.
+func HFName(path string) string {
+	b := []byte(path)
+	if len(b) > 0 && b[0] == '/' {
+		b = b[1:]
+	}
+	for i := range b {
+		if b[i] == '/' {
+			b[i] = '.'
+		}
+	}
+	return string(b)
+}
+
+// ParamShapes lists the model's parameters in HF's order (named_parameters()) with their shapes.
+// Conv1D weights are [in, out], as HF stores them.
+func (c *Config) ParamShapes() ([]string, map[string][]int) {
+	D, I := c.NEmbd, c.Inner()
+	var names []string
+	shapes := map[string][]int{}
+	add := func(name string, dims ...int) {
+		names = append(names, name)
+		shapes[name] = dims
+	}
+	add("transformer.wte.weight", c.VocabSize, D)
+	add("transformer.wpe.weight", c.NPositions, D)
+	for l := range c.NLayer {
+		p := fmt.Sprintf("transformer.h.%d.", l)
+		add(p+"ln_1.weight", D)
+		add(p+"ln_1.bias", D)
+		add(p+"attn.c_attn.weight", D, 3*D)
+		add(p+"attn.c_attn.bias", 3*D)
+		add(p+"attn.c_proj.weight", D, D)
+		add(p+"attn.c_proj.bias", D)
+		add(p+"ln_2.weight", D)
+		add(p+"ln_2.bias", D)
+		add(p+"mlp.c_fc.weight", D, I)
+		add(p+"mlp.c_fc.bias", I)
+		add(p+"mlp.c_proj.weight", I, D)
+		add(p+"mlp.c_proj.bias", D)
+	}
+	add("transformer.ln_f.weight", D)
+	add("transformer.ln_f.bias", D)
+	if !c.TieWordEmbeddings {
+		add("lm_head.weight", c.VocabSize, D)
+	}
+	return names, shapes
+}
+
+// Inputs of the forward graph.
+type forwardInputs struct {
+	// ids [B, T] int32; positions [B, T] int32.
+	ids, positions *Node
+	// keyMask [B, S] bool: which keys (cache + new tokens) may be attended to; nil: all.
+	keyMask *Node
+	// cacheK, cacheV per layer [B, H, L, hd] and the write offset (scalar int32); nil: no cache.
+	cacheK, cacheV []*Node
+	offset         *Node
+}
+
+// forwardOutputs of the forward graph.
+type forwardOutputs struct {
+	logits         *Node   // [B, T, V]
+	cacheK, cacheV []*Node // updated caches (nil without cache)
+}
+
+// param returns the graph node of a parameter (by HF name).
+func param(store *model.Store, g *Graph, name string) *Node {
+	v := store.GetVariable(VarPath(name))
+	if v == nil {
+		panic(fmt.Errorf("gpt2: parameter %s is missing", name))
+	}
+	return v.NodeValue(g)
+}
+
+// layerNorm normalizes over the last axis (biased variance, as torch does).
+func layerNorm(x, weight, bias *Node, eps float64) *Node {
+	mean := ReduceAndKeep(x, ReduceMean, -1)
+	centered := Sub(x, mean)
+	variance := ReduceAndKeep(Square(centered), ReduceMean, -1)
+	normed := Div(centered, Sqrt(AddScalar(variance, eps))) // Rsqrt has no gradient in GoMLX
+	return Add(Mul(normed, ExpandLeftToRank(weight, x.Rank())), ExpandLeftToRank(bias, x.Rank()))
+}
+
+// conv1D is HF's Conv1D: x·W + b with W as [in, out].
+func conv1D(x, w, b *Node) *Node {
+	return Add(Einsum("btd,de->bte", x, w), ExpandLeftToRank(b, x.Rank()))
+}
+
+// activation applies config.activation_function.
+func activation(name string, x *Node) *Node {
+	switch name {
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
+		// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+		inner := MulScalar(Add(x, MulScalar(Mul(Square(x), x), 0.044715)), math.Sqrt(2/math.Pi))
+		return Mul(MulScalar(x, 0.5), AddScalar(Tanh(inner), 1))
+	case "gelu":
+		return Mul(MulScalar(x, 0.5), AddScalar(Erf(MulScalar(x, 1/math.Sqrt2)), 1))
+	case "quick_gelu":
+		return Mul(x, Sigmoid(MulScalar(x, 1.702)))
+	case "relu":
+		return Max(x, ZerosLike(x))
+	case "silu", "swish":
+		return Mul(x, Sigmoid(x))
+	case "tanh":
+		return Tanh(x)
+	}
+	panic(fmt.Errorf("gpt2: activation_function %q is not supported", name))
+}
+
+// dropout zeroes with probability p and rescales, when training.
+func dropout(g *Graph, x *Node, p float64, training bool, rng func(shape shapes.Shape) *Node) *Node {
+	if !training || p <= 0 {
+		return x
+	}
+	keep := GreaterOrEqual(rng(x.Shape()), Scalar(g, x.DType(), p))
+	return Where(keep, DivScalar(x, 1-p), ZerosLike(x))
+}
+
+// forward builds GPT2LMHeadModel's forward pass.
+func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rng func(shapes.Shape) *Node) forwardOutputs {
+	g := in.ids.Graph()
+	B, T := in.ids.Shape().Dim(0), in.ids.Shape().Dim(1)
+	D, H, hd := c.NEmbd, c.NHead, c.HeadDim()
+	wte := param(store, g, "transformer.wte.weight")
+	wpe := param(store, g, "transformer.wpe.weight")
+	h := Add(Gather(wte, ExpandAxes(in.ids, -1)), Gather(wpe, ExpandAxes(in.positions, -1)))
+	h = dropout(g, h, c.EmbdPdrop, training, rng)
+
+	// Attention mask [B, 1, T, S]: causal over positions, and the key mask.
+	var keyPos *Node // [B, S] positions of the keys
+	S := T
+	if in.cacheK != nil {
+		S = in.cacheK[0].Shape().Dim(2)
+		// Cache slot s holds position s (the cache is filled from 0 in order).
+		keyPos = BroadcastToDims(Iota(g, shapes.Make(dtypes.Int32, 1, S), 1), B, S)
+	} else {
+		keyPos = in.positions
+	}
+	allowed := GreaterOrEqual(ExpandAxes(in.positions, -1), ExpandAxes(keyPos, 1)) // [B, T, S]
+	if in.cacheK != nil {
+		// Slots beyond what is written so far hold nothing.
+		written := AddScalar(ConvertDType(in.offset, dtypes.Int32), int32(T))
+		allowed = And(allowed, ExpandAxes(LessThan(keyPos, written), 1))
+	}
+	if in.keyMask != nil {
+		allowed = And(allowed, ExpandAxes(in.keyMask, 1))
+	}
+	allowed = ExpandAxes(allowed, 1) // [B, 1, T, S]
+
+	var outK, outV []*Node
+	for l := range c.NLayer {
+		p := fmt.Sprintf("transformer.h.%d.", l)
+		residual := h
+		x := layerNorm(h, param(store, g, p+"ln_1.weight"), param(store, g, p+"ln_1.bias"), c.LayerNormEpsilon)
+		qkv := conv1D(x, param(store, g, p+"attn.c_attn.weight"), param(store, g, p+"attn.c_attn.bias"))
+		split := func(i int) *Node { // [B, H, T, hd]
+			part := Slice(qkv, AxisRange(), AxisRange(), AxisRange(i*D, (i+1)*D))
+			return TransposeAllDims(Reshape(part, B, T, H, hd), 0, 2, 1, 3)
+		}
+		q, k, v := split(0), split(1), split(2)
+		if in.cacheK != nil {
+			zero := ScalarZero(g, dtypes.Int32)
+			off := ConvertDType(in.offset, dtypes.Int32)
+			k = DynamicUpdateSlice(in.cacheK[l], k, []*Node{zero, zero, off, zero})
+			v = DynamicUpdateSlice(in.cacheV[l], v, []*Node{zero, zero, off, zero})
+			outK, outV = append(outK, k), append(outV, v)
+		}
+		scores := Einsum("bhtd,bhsd->bhts", q, k)
+		scale := 1.0
+		if c.ScaleAttnWeights {
+			scale /= math.Sqrt(float64(hd))
+		}
+		if c.ScaleAttnByInverseLayerIdx {
+			scale /= float64(l + 1)
+		}
+		if scale != 1 {
+			scores = MulScalar(scores, scale)
+		}
+		scores = Where(allowed, scores, Scalar(g, scores.DType(), minValue))
+		weights := Softmax(scores, -1)
+		weights = dropout(g, weights, c.AttnPdrop, training, rng)
+		attn := Einsum("bhts,bhsd->bhtd", weights, v)
+		attn = Reshape(TransposeAllDims(attn, 0, 2, 1, 3), B, T, D)
+		attn = conv1D(attn, param(store, g, p+"attn.c_proj.weight"), param(store, g, p+"attn.c_proj.bias"))
+		h = Add(residual, dropout(g, attn, c.ResidPdrop, training, rng))
+
+		residual = h
+		x = layerNorm(h, param(store, g, p+"ln_2.weight"), param(store, g, p+"ln_2.bias"), c.LayerNormEpsilon)
+		x = activation(c.ActivationFunction, conv1D(x, param(store, g, p+"mlp.c_fc.weight"), param(store, g, p+"mlp.c_fc.bias")))
+		x = conv1D(x, param(store, g, p+"mlp.c_proj.weight"), param(store, g, p+"mlp.c_proj.bias"))
+		h = Add(residual, dropout(g, x, c.ResidPdrop, training, rng))
+	}
+	h = layerNorm(h, param(store, g, "transformer.ln_f.weight"), param(store, g, "transformer.ln_f.bias"), c.LayerNormEpsilon)
+	head := wte
+	if !c.TieWordEmbeddings {
+		head = param(store, g, "lm_head.weight")
+	}
+	logits := Einsum("btd,vd->btv", h, head)
+	_ = S
+	return forwardOutputs{logits: logits, cacheK: outK, cacheV: outV}
+}
+
+// causalLMLoss is HF's ForCausalLMLoss: labels shifted left inside, -100 ignored, the mean over
+// the counted tokens. logits [B, T, V] float32, labels [B, T] int32.
+func causalLMLoss(logits, labels *Node) *Node {
+	g := logits.Graph()
+	B, T, V := logits.Shape().Dim(0), logits.Shape().Dim(1), logits.Shape().Dim(2)
+	if T < 2 {
+		return Scalar(g, logits.DType(), math.NaN())
+	}
+	pred := Slice(logits, AxisRange(), AxisRange(0, T-1), AxisRange()) // [B, T-1, V]
+	target := Slice(labels, AxisRange(), AxisRange(1, T))              // [B, T-1]
+	valid := NotEqual(target, Scalar(g, target.DType(), -100))         // [B, T-1]
+	safe := Where(valid, target, ZerosLike(target))
+	logp := LogSoftmax(pred, -1)
+	N := B * (T - 1)
+	flat := Reshape(logp, N, V)
+	rows := Iota(g, shapes.Make(dtypes.Int32, N, 1), 0)
+	idx := Concatenate([]*Node{rows, Reshape(ConvertDType(safe, dtypes.Int32), N, 1)}, 1)
+	picked := Reshape(Gather(flat, idx), B, T-1) // log p(label)
+	validF := ConvertDType(valid, logits.DType())
+	total := ReduceAllSum(Mul(Neg(picked), validF))
+	return Div(total, ReduceAllSum(validF))
+}

@@ -1,0 +1,118 @@
+package gpt2
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend"
+	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
+)
+
+// reference is ../shared/fixtures/tiny-gpt2/reference.json, made by transformers 5.17 / torch 2.11.
+type reference struct {
+	InputIDs     [][]int              `json:"input_ids"`
+	Logits       [][][]float64        `json:"logits"`
+	Loss         float64              `json:"loss"`
+	GradNorms    map[string]float64   `json:"grad_norms"`
+	GreedyPrompt [][]int              `json:"greedy_prompt"`
+	GreedyOutput [][]int              `json:"greedy_output"`
+	AdamwLR      float64              `json:"adamw_lr"`
+	AdamwClip    float64              `json:"adamw_clip"`
+	Losses3Steps []float64            `json:"losses_3_steps"`
+}
+
+func loadReference(t testing.TB) (*reference, string) {
+	t.Helper()
+	dir := sharedtest.Path(t, "fixtures", "tiny-gpt2")
+	data, err := os.ReadFile(filepath.Join(dir, "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r reference
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r, dir
+}
+
+func goBackend(t testing.TB) compute.Backend {
+	t.Helper()
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func loadTiny(t testing.TB, weightsFile string) (*Model, *reference) {
+	t.Helper()
+	ref, dir := loadReference(t)
+	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadWeightsFile(goBackend(t), cfg, filepath.Join(dir, weightsFile), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, ref
+}
+
+func l2(x []float32) float64 {
+	s := 0.0
+	for _, v := range x {
+		s += float64(v) * float64(v)
+	}
+	return math.Sqrt(s)
+}
+
+// Tolerances: logits max abs error ≤ 1e-4; loss relative error ≤ 1e-5; every gradient norm
+// relative error ≤ 1e-4.
+func TestParityWithHF(t *testing.T) {
+	for _, file := range []string{"model.safetensors", "pytorch_model.bin"} {
+		t.Run(file, func(t *testing.T) {
+			m, ref := loadTiny(t, file)
+			logits, err := m.Logits(ref.InputIDs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			maxErr := 0.0
+			for b := range ref.Logits {
+				for s := range ref.Logits[b] {
+					for v := range ref.Logits[b][s] {
+						maxErr = max(maxErr, math.Abs(float64(logits[b][s][v])-ref.Logits[b][s][v]))
+					}
+				}
+			}
+			if maxErr > 1e-4 {
+				t.Errorf("logits max abs error %g > 1e-4", maxErr)
+			}
+			loss, grads, err := m.Gradients(ref.InputIDs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rel := math.Abs(loss-ref.Loss) / ref.Loss; rel > 1e-5 {
+				t.Errorf("loss %v, HF %v (rel. error %g > 1e-5)", loss, ref.Loss, rel)
+			}
+			if len(ref.GradNorms) != len(grads) {
+				t.Errorf("%d gradients, HF %d", len(grads), len(ref.GradNorms))
+			}
+			for name, want := range ref.GradNorms {
+				g, ok := grads[name]
+				if !ok {
+					t.Errorf("no gradient for %s", name)
+					continue
+				}
+				got := l2(g.Data)
+				if rel := math.Abs(got-want) / math.Max(want, 1e-12); rel > 1e-4 {
+					t.Errorf("|grad %s| = %g, HF %g (rel. error %g > 1e-4)", name, got, want, rel)
+				}
+			}
+			t.Logf("logits max abs error %.2g, loss %.8f (HF %.8f)", maxErr, loss, ref.Loss)
+		})
+	}
+}
