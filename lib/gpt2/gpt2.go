@@ -12,9 +12,12 @@ import (
 	"sync"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX's idiomatic dot-import.
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gonb-gpt/tutorial/lib/tensorfile"
 )
 
 // Model is a GPT2LMHeadModel: its configuration and its parameters, held as variables of a GoMLX
@@ -41,14 +44,14 @@ func New(backend compute.Backend, cfg *Config, seed uint64) (*Model, error) {
 	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	names, shapes := cfg.ParamShapes()
-	weights := make(map[string]*Tensor, len(names))
+	weights := make(map[string]*tensorfile.Tensor, len(names))
 	for _, name := range names {
 		dims := shapes[name]
-		n, err := numel(dims)
+		n, err := tensorfile.Numel(dims)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
-		t := &Tensor{Shape: dims, Data: make([]float32, n), DType: "F32"}
+		t := &tensorfile.Tensor{Shape: dims, Data: make([]float32, n), DType: "F32"}
 		switch {
 		case strings.HasSuffix(name, "ln_1.weight"), strings.HasSuffix(name, "ln_2.weight"), strings.HasSuffix(name, "ln_f.weight"):
 			for i := range t.Data {
@@ -89,9 +92,9 @@ func isBuffer(name string) bool {
 // SetWeights sets the parameters from checkpoint tensors (names with or without "transformer.",
 // legacy buffers ignored, lm_head.weight tied or present). Missing tensors and shape mismatches
 // are one error listing them all; nothing is changed then.
-func (m *Model) SetWeights(weights map[string]*Tensor) error {
+func (m *Model) SetWeights(weights map[string]*tensorfile.Tensor) error {
 	names, want := m.Config.ParamShapes()
-	got := map[string]*Tensor{}
+	got := map[string]*tensorfile.Tensor{}
 	var unused []string
 	for name, t := range weights {
 		if isBuffer(name) {
@@ -132,6 +135,7 @@ func (m *Model) SetWeights(weights map[string]*Tensor) error {
 			return fmt.Errorf("gpt2: %s: %w", n, err)
 		}
 	}
+	m.WeightsChanged()
 	sort.Strings(unused)
 	m.Warnings = nil
 	if len(unused) > 0 {
@@ -153,9 +157,9 @@ func equalDims(a, b []int) bool {
 }
 
 // Weights returns the parameters as float32 tensors under their HF names.
-func (m *Model) Weights() (map[string]*Tensor, error) {
+func (m *Model) Weights() (map[string]*tensorfile.Tensor, error) {
 	names, shapes := m.Config.ParamShapes()
-	out := make(map[string]*Tensor, len(names))
+	out := make(map[string]*tensorfile.Tensor, len(names))
 	for _, n := range names {
 		v := m.Store.GetVariable(VarPath(n))
 		if v == nil {
@@ -169,7 +173,7 @@ func (m *Model) Weights() (map[string]*Tensor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gpt2: %s: %w", n, err)
 		}
-		out[n] = &Tensor{Shape: shapes[n], Data: data, DType: "F32"}
+		out[n] = &tensorfile.Tensor{Shape: shapes[n], Data: data, DType: "F32"}
 	}
 	return out, nil
 }
@@ -183,19 +187,6 @@ func WeightsFile(dir string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("gpt2: %s holds no model.safetensors, model.safetensors.index.json or pytorch_model.bin", dir)
-}
-
-// ReadWeights reads a checkpoint file by its kind.
-func ReadWeights(path string) (map[string]*Tensor, error) {
-	switch {
-	case strings.HasSuffix(path, ".safetensors.index.json"):
-		return ReadSafetensorsIndex(path)
-	case strings.HasSuffix(path, ".safetensors"):
-		return ReadSafetensors(path)
-	case strings.HasSuffix(path, ".bin"), strings.HasSuffix(path, ".pt"), strings.HasSuffix(path, ".pth"):
-		return ReadTorchBin(path)
-	}
-	return nil, fmt.Errorf("gpt2: %s: unknown weights format", path)
 }
 
 // Load reads a model folder as GPT2LMHeadModel.from_pretrained does: config.json, the weights
@@ -215,7 +206,7 @@ func Load(backend compute.Backend, dir string) (*Model, error) {
 // LoadWeightsFile builds a model from a config and one weights file (dir: where to look for
 // generation_config.json; "" for none).
 func LoadWeightsFile(backend compute.Backend, cfg *Config, wpath, dir string) (*Model, error) {
-	weights, err := ReadWeights(wpath)
+	weights, err := tensorfile.Read(wpath)
 	if err != nil {
 		return nil, err
 	}
@@ -244,7 +235,7 @@ func (m *Model) Save(dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteSafetensors(filepath.Join(dir, "model.safetensors"), weights); err != nil {
+	if err := tensorfile.WriteSafetensors(filepath.Join(dir, "model.safetensors"), weights); err != nil {
 		return err
 	}
 	if err := m.Config.Save(filepath.Join(dir, "config.json")); err != nil {
@@ -255,6 +246,17 @@ func (m *Model) Save(dir string) error {
 		gc = &GenerationConfig{BOSTokenID: m.Config.BOSTokenID, EOSTokenID: m.Config.EOSTokenID, PadTokenID: m.Config.PadTokenID}
 	}
 	return gc.Save(filepath.Join(dir, "generation_config.json"))
+}
+
+// WeightsChanged drops the compiled inference programs: on backends that prefer constants for
+// variables (the pure-Go one) they hold the weights they were compiled with. Training calls it.
+func (m *Model) WeightsChanged() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, e := range m.execs {
+		e.Finalize()
+		delete(m.execs, k)
+	}
 }
 
 // exec returns a cached executor (one per kind; GoMLX compiles one program per input shape).
@@ -355,7 +357,7 @@ func (m *Model) Loss(ids, labels [][]int) (float64, error) {
 }
 
 // Gradients returns the loss and the gradient of every parameter (by HF name), in eval mode.
-func (m *Model) Gradients(ids, labels [][]int) (float64, map[string]*Tensor, error) {
+func (m *Model) Gradients(ids, labels [][]int) (float64, map[string]*tensorfile.Tensor, error) {
 	return m.lossAndGrads(ids, labels, true)
 }
 
@@ -379,7 +381,7 @@ func (m *Model) labelsTensor(ids, labels [][]int) (*tensors.Tensor, error) {
 	return tensors.FromFlatDataAndDimensions(flat, len(ids), T), nil
 }
 
-func (m *Model) lossAndGrads(ids, labels [][]int, grads bool) (float64, map[string]*Tensor, error) {
+func (m *Model) lossAndGrads(ids, labels [][]int, grads bool) (float64, map[string]*tensorfile.Tensor, error) {
 	idsT, err := m.checkIDs(ids)
 	if err != nil {
 		return 0, nil, err
@@ -417,9 +419,9 @@ func (m *Model) lossAndGrads(ids, labels [][]int, grads bool) (float64, map[stri
 	if !grads {
 		return loss, nil, nil
 	}
-	res := make(map[string]*Tensor, len(names))
+	res := make(map[string]*tensorfile.Tensor, len(names))
 	for i, n := range names {
-		res[n] = &Tensor{Shape: shapes[n], Data: tensors.MustCopyFlatData[float32](out[i+1]), DType: "F32"}
+		res[n] = &tensorfile.Tensor{Shape: shapes[n], Data: tensors.MustCopyFlatData[float32](out[i+1]), DType: "F32"}
 	}
 	return loss, res, nil
 }
@@ -429,8 +431,32 @@ func (m *Model) NumParameters() int {
 	names, shapes := m.Config.ParamShapes()
 	n := 0
 	for _, name := range names {
-		k, _ := numel(shapes[name])
+		k, _ := tensorfile.Numel(shapes[name])
 		n += k
 	}
 	return n
 }
+
+// ParamNames lists the parameters' HF names in HF's order.
+func (m *Model) ParamNames() []string {
+	names, _ := m.Config.ParamShapes()
+	return names
+}
+
+// LossGraph builds the LM loss of a batch inside a graph being built by a model.Exec on m.Store:
+// ids and labels [B, T] int32 (-100 ignored). training turns dropout on, drawing from the store's
+// random-number state.
+func (m *Model) LossGraph(store *model.Store, ids, labels *Node, training bool) *Node {
+	B, T := ids.Shape().Dim(0), ids.Shape().Dim(1)
+	g := ids.Graph()
+	positions := BroadcastToDims(Iota(g, shapes.Make(dtypes.Int32, 1, T), 1), B, T)
+	var rng func(shapes.Shape) *Node
+	if training {
+		rng = func(s shapes.Shape) *Node { return ConvertDType(store.RandomUniform(g, s), s.DType) }
+	}
+	out := m.Config.forward(store, forwardInputs{ids: ids, positions: positions}, training, rng)
+	return causalLMLoss(out.logits, labels)
+}
+
+// Param returns a parameter's node inside a graph being built on m.Store.
+func (m *Model) Param(g *Graph, name string) *Node { return param(m.Store, g, name) }

@@ -78,11 +78,35 @@ func (c *Config) ParamShapes() ([]string, map[string][]int) {
 type forwardInputs struct {
 	// ids [B, T] int32; positions [B, T] int32.
 	ids, positions *Node
-	// keyMask [B, S] bool: which keys (cache + new tokens) may be attended to; nil: all.
+	// keyMask [B, S] bool: which key slots (padding excluded) may be attended to; nil: all.
 	keyMask *Node
-	// cacheK, cacheV per layer [B, H, L, hd] and the write offset (scalar int32); nil: no cache.
+	// cacheK, cacheV per layer [B, H, L, hd] and the slot where ids go (scalar int32); nil: no
+	// cache (ids then fill slots 0..T-1).
 	cacheK, cacheV []*Node
 	offset         *Node
+	// dynamicUpdate uses DynamicUpdateSlice to write the cache (XLA); without it (the pure-Go
+	// backend lacks the op) one token is written with a select and a prompt only at slot 0.
+	dynamicUpdate bool
+}
+
+// writeCache writes the new keys or values x [B, H, T, hd] into cache [B, H, L, hd] at slot offset.
+func writeCache(cache, x, offset *Node, dynamic bool) *Node {
+	g := x.Graph()
+	B, H, T, hd := x.Shape().Dim(0), x.Shape().Dim(1), x.Shape().Dim(2), x.Shape().Dim(3)
+	L := cache.Shape().Dim(2)
+	if dynamic {
+		zero := ScalarZero(g, dtypes.Int32)
+		return DynamicUpdateSlice(cache, x, []*Node{zero, zero, offset, zero})
+	}
+	if T == 1 {
+		slot := Equal(Iota(g, shapes.Make(dtypes.Int32, 1, 1, L, 1), 2), BroadcastToDims(offset, 1, 1, 1, 1))
+		return Where(BroadcastToDims(slot, B, H, L, hd), BroadcastToDims(x, B, H, L, hd), cache)
+	}
+	// A prompt: written at slot 0 (the caller guarantees it).
+	if T == L {
+		return x
+	}
+	return Concatenate([]*Node{x, Slice(cache, AxisRange(), AxisRange(), AxisRange(T, L), AxisRange())}, 2)
 }
 
 // forwardOutputs of the forward graph.
@@ -154,26 +178,25 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 	h := Add(Gather(wte, ExpandAxes(in.ids, -1)), Gather(wpe, ExpandAxes(in.positions, -1)))
 	h = dropout(g, h, c.EmbdPdrop, training, rng)
 
-	// Attention mask [B, 1, T, S]: causal over positions, and the key mask.
-	var keyPos *Node // [B, S] positions of the keys
+	// Attention mask [B, 1, T, S] over sequence slots: a query in slot offset+t sees the keys in
+	// slots ≤ offset+t (causal; in the cache, later slots are not written yet) that keyMask allows.
 	S := T
+	var offset *Node
 	if in.cacheK != nil {
 		S = in.cacheK[0].Shape().Dim(2)
-		// Cache slot s holds position s (the cache is filled from 0 in order).
-		keyPos = BroadcastToDims(Iota(g, shapes.Make(dtypes.Int32, 1, S), 1), B, S)
-	} else {
-		keyPos = in.positions
+		offset = ConvertDType(in.offset, dtypes.Int32)
 	}
-	allowed := GreaterOrEqual(ExpandAxes(in.positions, -1), ExpandAxes(keyPos, 1)) // [B, T, S]
-	if in.cacheK != nil {
-		// Slots beyond what is written so far hold nothing.
-		written := AddScalar(ConvertDType(in.offset, dtypes.Int32), int32(T))
-		allowed = And(allowed, ExpandAxes(LessThan(keyPos, written), 1))
+	qSlot := Iota(g, shapes.Make(dtypes.Int32, T, 1), 0)
+	if offset != nil {
+		qSlot = Add(qSlot, BroadcastToDims(offset, T, 1))
 	}
+	kSlot := Iota(g, shapes.Make(dtypes.Int32, 1, S), 1)
+	allowed := GreaterOrEqual(BroadcastToDims(qSlot, T, S), BroadcastToDims(kSlot, T, S)) // [T, S]
+	allowed = BroadcastToDims(ExpandAxes(allowed, 0), B, T, S)
 	if in.keyMask != nil {
-		allowed = And(allowed, ExpandAxes(in.keyMask, 1))
+		allowed = And(allowed, BroadcastToDims(ExpandAxes(in.keyMask, 1), B, T, S))
 	}
-	allowed = ExpandAxes(allowed, 1) // [B, 1, T, S]
+	allowed = BroadcastToDims(ExpandAxes(allowed, 1), B, H, T, S)
 
 	var outK, outV []*Node
 	for l := range c.NLayer {
@@ -187,10 +210,8 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 		}
 		q, k, v := split(0), split(1), split(2)
 		if in.cacheK != nil {
-			zero := ScalarZero(g, dtypes.Int32)
-			off := ConvertDType(in.offset, dtypes.Int32)
-			k = DynamicUpdateSlice(in.cacheK[l], k, []*Node{zero, zero, off, zero})
-			v = DynamicUpdateSlice(in.cacheV[l], v, []*Node{zero, zero, off, zero})
+			k = writeCache(in.cacheK[l], k, offset, in.dynamicUpdate)
+			v = writeCache(in.cacheV[l], v, offset, in.dynamicUpdate)
 			outK, outV = append(outK, k), append(outV, v)
 		}
 		scores := Einsum("bhtd,bhsd->bhts", q, k)
@@ -224,7 +245,6 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 		head = param(store, g, "lm_head.weight")
 	}
 	logits := Einsum("btd,vd->btv", h, head)
-	_ = S
 	return forwardOutputs{logits: logits, cacheK: outK, cacheV: outV}
 }
 

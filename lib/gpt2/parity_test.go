@@ -14,15 +14,15 @@ import (
 
 // reference is ../shared/fixtures/tiny-gpt2/reference.json, made by transformers 5.17 / torch 2.11.
 type reference struct {
-	InputIDs     [][]int              `json:"input_ids"`
-	Logits       [][][]float64        `json:"logits"`
-	Loss         float64              `json:"loss"`
-	GradNorms    map[string]float64   `json:"grad_norms"`
-	GreedyPrompt [][]int              `json:"greedy_prompt"`
-	GreedyOutput [][]int              `json:"greedy_output"`
-	AdamwLR      float64              `json:"adamw_lr"`
-	AdamwClip    float64              `json:"adamw_clip"`
-	Losses3Steps []float64            `json:"losses_3_steps"`
+	InputIDs     [][]int            `json:"input_ids"`
+	Logits       [][][]float64      `json:"logits"`
+	Loss         float64            `json:"loss"`
+	GradNorms    map[string]float64 `json:"grad_norms"`
+	GreedyPrompt [][]int            `json:"greedy_prompt"`
+	GreedyOutput [][]int            `json:"greedy_output"`
+	AdamwLR      float64            `json:"adamw_lr"`
+	AdamwClip    float64            `json:"adamw_clip"`
+	Losses3Steps []float64          `json:"losses_3_steps"`
 }
 
 func loadReference(t testing.TB) (*reference, string) {

@@ -1,4 +1,7 @@
-package gpt2
+// Package tensorfile reads and writes the files Hugging Face checkpoints come in: safetensors
+// (single or sharded) and PyTorch's pytorch_model.bin (zip + pickle, read with an allow-list of
+// classes, so nothing in the file runs). Tensors are float32 in memory, whatever they were stored as.
+package tensorfile
 
 import (
 	"archive/zip"
@@ -14,8 +17,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gomlx/compute/dtypes/bfloat16"
-	"github.com/gomlx/compute/dtypes/float16"
 	"github.com/gonb-gpt/tutorial/lib/fileutil"
 	"github.com/nlpodyssey/gopickle/pickle"
 	"github.com/nlpodyssey/gopickle/pytorch"
@@ -30,7 +31,8 @@ type Tensor struct {
 	DType string
 }
 
-func numel(shape []int) (int, error) {
+// Numel is the number of elements of a shape (an error when implausible: negative or over 2³¹).
+func Numel(shape []int) (int, error) {
 	n := 1
 	for _, d := range shape {
 		if d < 0 || (d > 0 && n > math.MaxInt32/d) {
@@ -99,7 +101,7 @@ func readSafetensors(r io.ReaderAt, size int64) (map[string]*Tensor, error) {
 		if err := json.Unmarshal(msg, &e); err != nil {
 			return nil, fmt.Errorf("tensor %q: %w", name, err)
 		}
-		count, err := numel(e.Shape)
+		count, err := Numel(e.Shape)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: %w", name, err)
 		}
@@ -121,9 +123,9 @@ func readSafetensors(r io.ReaderAt, size int64) (map[string]*Tensor, error) {
 			case "F32":
 				t.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(buf[4*i:]))
 			case "F16":
-				t.Data[i] = float16.Float16(binary.LittleEndian.Uint16(buf[2*i:])).Float32()
+				t.Data[i] = halfToFloat32(binary.LittleEndian.Uint16(buf[2*i:]))
 			case "BF16":
-				t.Data[i] = bfloat16.BFloat16(binary.LittleEndian.Uint16(buf[2*i:])).Float32()
+				t.Data[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(buf[2*i:])) << 16)
 			case "F64":
 				t.Data[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(buf[8*i:])))
 			}
@@ -145,7 +147,7 @@ func WriteSafetensors(path string, tensors map[string]*Tensor) error {
 	var offset int64
 	for _, n := range names {
 		t := tensors[n]
-		count, err := numel(t.Shape)
+		count, err := Numel(t.Shape)
 		if err != nil || count != len(t.Data) {
 			return fmt.Errorf("safetensors: tensor %q: shape %v does not match %d values", n, t.Shape, len(t.Data))
 		}
@@ -263,7 +265,13 @@ func ReadTorchBin(path string) (map[string]*Tensor, error) {
 	return out, nil
 }
 
-func readTorchBin(filename string) (map[string]*Tensor, error) {
+func readTorchBin(filename string) (out map[string]*Tensor, err error) {
+	// gopickle panics on some malformed input (unknown opcodes): a bad file is an error here.
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("malformed pickle: %v", r)
+		}
+	}()
 	zr, err := zip.OpenReader(filename)
 	if err != nil {
 		if errors.Is(err, zip.ErrFormat) {
@@ -353,7 +361,7 @@ func readTorchBin(filename string) (map[string]*Tensor, error) {
 	default:
 		return nil, fmt.Errorf("data.pkl holds a %T, not a state_dict", obj)
 	}
-	out := make(map[string]*Tensor, len(entries))
+	out = make(map[string]*Tensor, len(entries))
 	for name, v := range entries {
 		t, ok := v.(*pytorch.Tensor)
 		if !ok {
@@ -392,7 +400,7 @@ func torchToFloat32(t *pytorch.Tensor) (*Tensor, error) {
 	default:
 		return nil, fmt.Errorf("storage type %T is not supported", t.Source)
 	}
-	count, err := numel(t.Size)
+	count, err := Numel(t.Size)
 	if err != nil || len(t.Stride) != len(t.Size) {
 		return nil, fmt.Errorf("size %v / stride %v", t.Size, t.Stride)
 	}
@@ -416,4 +424,40 @@ func torchToFloat32(t *pytorch.Tensor) (*Tensor, error) {
 		}
 	}
 	return out, nil
+}
+
+// Read reads a checkpoint file by its kind: *.safetensors, *.safetensors.index.json, or a PyTorch
+// file (*.bin, *.pt, *.pth).
+func Read(path string) (map[string]*Tensor, error) {
+	switch {
+	case strings.HasSuffix(path, ".safetensors.index.json"):
+		return ReadSafetensorsIndex(path)
+	case strings.HasSuffix(path, ".safetensors"):
+		return ReadSafetensors(path)
+	case strings.HasSuffix(path, ".bin"), strings.HasSuffix(path, ".pt"), strings.HasSuffix(path, ".pth"):
+		return ReadTorchBin(path)
+	}
+	return nil, fmt.Errorf("%s: unknown weights format (want .safetensors, .safetensors.index.json or .bin)", path)
+}
+
+// halfToFloat32 converts an IEEE 754 half-precision value (kept here so the package needs no
+// numeric library).
+func halfToFloat32(h uint16) float32 {
+	sign := uint32(h>>15) << 31
+	exp := uint32(h>>10) & 0x1f
+	frac := uint32(h) & 0x3ff
+	switch {
+	case exp == 0 && frac == 0:
+		return math.Float32frombits(sign)
+	case exp == 0: // subnormal
+		for frac&0x400 == 0 {
+			frac <<= 1
+			exp--
+		}
+		exp++
+		frac &= 0x3ff
+	case exp == 0x1f: // inf, NaN
+		return math.Float32frombits(sign | 0xff<<23 | frac<<13)
+	}
+	return math.Float32frombits(sign | (exp+127-15)<<23 | frac<<13)
 }
