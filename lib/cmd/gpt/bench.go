@@ -6,19 +6,22 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/gonb-gpt/tutorial/lib/backend"
+	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/tokenizer"
 )
 
 func init() {
-	register(command{name: "bench", summary: "benchmarks: `bench tokenizer` (training and encoding speed)", run: runBench})
+	register(command{name: "bench", summary: "benchmarks: `bench tokenizer` (training, encoding), `bench generate` (tokens/s)", run: runBench})
 }
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: gpt bench tokenizer [flags]   (gpt bench tokenizer --help for the flags)")
+		fmt.Fprintln(stdout, "Usage: gpt bench tokenizer|generate [flags]   (gpt bench generate --help for the flags)")
 		if len(args) == 0 {
 			return fmt.Errorf("%w: which benchmark?", errUsage)
 		}
@@ -27,6 +30,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	switch args[0] {
 	case "tokenizer":
 		return benchTokenizer(args[1:], stdout)
+	case "generate":
+		return benchGenerate(args[1:], stdout)
 	}
 	return fmt.Errorf("%w: unknown benchmark %q", errUsage, args[0])
 }
@@ -87,5 +92,81 @@ HF tokenizers anchor (train_s, encode_s, MB/s) and the peak memory.`)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	fmt.Fprintf(stdout, "go-tokenizer heap_sys_MB=%.0f\n", float64(ms.HeapSys)/1e6)
+	return nil
+}
+
+// benchGenerate measures generation speed with and without the key/value cache.
+func benchGenerate(args []string, stdout io.Writer) error {
+	fs := newFlags("bench generate", "[flags]", `
+Generates --new-tokens tokens greedily from a --prompt-len-token prompt (batch --batch), with the
+key/value cache and without, after one warm-up run each (compilation excluded), and prints tokens/s.
+--model takes a model folder; without it a random model of --size is built: tiny (the test fixture's
+shape: 2 layers, d 64, vocab 1000) or rugpt3small (12 layers, d 768, vocab 50264, n_positions 2048).`)
+	modelDir := fs.String("model", "", "model folder (default: random weights of --size)")
+	size := fs.String("size", "tiny", "tiny or rugpt3small (without --model)")
+	newTokens := fs.Int("new-tokens", 150, "tokens to generate")
+	promptLen := fs.Int("prompt-len", 8, "prompt length")
+	batch := fs.Int("batch", 1, "prompts at once")
+	runs := fs.Int("runs", 3, "timed runs (median)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	b, report, err := backend.New()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\n", strings.SplitN(report.String(), "\n", 2)[0])
+	var m *gpt2.Model
+	if *modelDir != "" {
+		if m, err = gpt2.Load(b, *modelDir); err != nil {
+			return err
+		}
+	} else {
+		cfg := gpt2.DefaultConfig()
+		switch *size {
+		case "tiny":
+			cfg.VocabSize, cfg.NPositions, cfg.NEmbd, cfg.NLayer, cfg.NHead = 1000, 256, 64, 2, 4
+		case "rugpt3small":
+			cfg.VocabSize, cfg.NPositions = 50264, 2048
+		default:
+			return fmt.Errorf("%w: --size %q (tiny or rugpt3small)", errUsage, *size)
+		}
+		if m, err = gpt2.New(b, cfg, 1); err != nil {
+			return err
+		}
+	}
+	prompts := make([][]int, *batch)
+	for i := range prompts {
+		prompts[i] = make([]int, *promptLen)
+		for t := range prompts[i] {
+			prompts[i][t] = (i*31 + t*17 + 1) % m.Config.VocabSize
+		}
+	}
+	neg := -1
+	for _, noCache := range []bool{false, true} {
+		opts := gpt2.DefaultGenerateOptions()
+		opts.MaxNewTokens, opts.NoCache, opts.EOSTokenID = *newTokens, noCache, &neg
+		warm := time.Now()
+		if _, err := m.Generate(prompts, opts); err != nil {
+			return err
+		}
+		warmS := time.Since(warm).Seconds()
+		var times []float64
+		for range *runs {
+			start := time.Now()
+			if _, err := m.Generate(prompts, opts); err != nil {
+				return err
+			}
+			times = append(times, time.Since(start).Seconds())
+		}
+		sort.Float64s(times)
+		med := times[len(times)/2]
+		mode := "kv-cache"
+		if noCache {
+			mode = "no-cache"
+		}
+		fmt.Fprintf(stdout, "generate %-8s batch=%d prompt=%d new=%d: %.1f tokens/s (median %.3fs of %d runs; first run with compilation %.2fs)\n",
+			mode, *batch, *promptLen, *newTokens, float64(*batch**newTokens)/med, med, *runs, warmS)
+	}
 	return nil
 }

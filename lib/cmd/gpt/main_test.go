@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
 )
 
 func TestHelpListsSubcommands(t *testing.T) {
@@ -97,5 +99,28 @@ func TestTokenizerCommands(t *testing.T) {
 	}
 	if code := run([]string{"tokenizer", "train", "--corpus", filepath.Join(dir, "missing.txt"), "--quiet"}, &stdout, &stderr); code != 1 {
 		t.Errorf("missing corpus: exit %d", code)
+	}
+}
+
+func TestGenerateAndScoreCommands(t *testing.T) {
+	dir := sharedtest.Path(t, "fixtures", "tiny-gpt2")
+	t.Setenv("GOMLX_BACKEND", "go")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"generate", "--model", dir, "--prompt-ids", "615,892,721,286,283", "--print-ids"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	want := "615,892,721,286,283" + strings.Repeat(",227", 20)
+	if got := strings.TrimSpace(stdout.String()); got != want {
+		t.Errorf("generate printed %q, want the fixture's greedy output %q", got, want)
+	}
+	stdout.Reset()
+	if code := run([]string{"score", "--model", dir, "--ids", "615,892,721,286,283,347,287,279,988,761,158,631,8,217,262,930"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "loss: ") {
+		t.Errorf("score printed %q", stdout.String())
+	}
+	if code := run([]string{"generate", "--model", dir, "--prompt", "x"}, &stdout, &stderr); code != 1 {
+		t.Errorf("text prompt without a tokenizer: exit %d", code)
 	}
 }

@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gonb-gpt/tutorial/lib/backend"
+	"github.com/gonb-gpt/tutorial/lib/gpt2"
+	"github.com/gonb-gpt/tutorial/lib/tokenizer"
+)
+
+func init() {
+	register(command{name: "generate", summary: "continue a prompt with a GPT-2 model (HF folder), streaming the text", run: runGenerate})
+	register(command{name: "score", summary: "the LM loss and perplexity of a text under a model", run: runScore})
+}
+
+// resolveModel turns --model into a local folder (hub ids are resolved by resolveHubModel).
+var resolveModel = func(ctx context.Context, ref string) (string, error) {
+	if st, err := os.Stat(ref); err == nil && st.IsDir() {
+		return ref, nil
+	}
+	return "", fmt.Errorf("model %q: no such folder", ref)
+}
+
+func parseIDs(s string) ([]int, error) {
+	var ids []int
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		v, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %q is not a token id", errUsage, f)
+		}
+		ids = append(ids, v)
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: no token ids", errUsage)
+	}
+	return ids, nil
+}
+
+func joinIDs(ids []int) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.Itoa(id)
+	}
+	return strings.Join(parts, ",")
+}
+
+// loadModel starts the backend (reporting it on stderr) and loads the model and, if present, its
+// tokenizer.
+func loadModel(ctx context.Context, ref string, needTokenizer bool) (*gpt2.Model, *tokenizer.Tokenizer, error) {
+	dir, err := resolveModel(ctx, ref)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, report, err := backend.New()
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(os.Stderr, "%s\n", strings.SplitN(report.String(), "\n", 2)[0])
+	m, err := gpt2.Load(b, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := tokenizer.LoadDir(dir)
+	if err != nil {
+		if needTokenizer {
+			return nil, nil, fmt.Errorf("tokenizer for %s: %w", dir, err)
+		}
+		tok = nil
+	}
+	return m, tok, nil
+}
+
+func runGenerate(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("generate", "--model DIR_OR_HUB_ID (--prompt TEXT | --prompt-ids 1,2,3) [flags]", `
+Continues the prompt as transformers' generate() does (greedy by default; --do-sample samples with
+--top-k, --top-p, --temperature), streaming the text as it comes. --print-ids ends with one line of
+comma-separated ids: the whole sequence, prompt included, as HF's generate returns it.`)
+	modelRef := fs.String("model", "", "model folder (config.json, weights, tokenizer) or hub id")
+	prompt := fs.String("prompt", "", "prompt text")
+	promptIDs := fs.String("prompt-ids", "", "prompt as comma-separated token ids")
+	opts := gpt2.DefaultGenerateOptions()
+	fs.IntVar(&opts.MaxNewTokens, "max-new-tokens", opts.MaxNewTokens, "tokens to generate")
+	fs.BoolVar(&opts.DoSample, "do-sample", false, "sample instead of greedy decoding")
+	fs.IntVar(&opts.TopK, "top-k", opts.TopK, "top-k filtering when sampling (0: off)")
+	fs.Float64Var(&opts.TopP, "top-p", opts.TopP, "nucleus filtering when sampling (1: off)")
+	fs.Float64Var(&opts.Temperature, "temperature", opts.Temperature, "sampling temperature")
+	fs.Float64Var(&opts.RepetitionPenalty, "repetition-penalty", opts.RepetitionPenalty, "HF's repetition_penalty (1: off)")
+	seed := fs.Uint64("seed", 0, "random seed for sampling")
+	noCache := fs.Bool("no-cache", false, "recompute the whole sequence at each step (no key/value cache)")
+	truncate := fs.Bool("truncate-prompt", false, "keep the prompt's last tokens when it is too long for n_positions")
+	printIDs := fs.Bool("print-ids", false, "end with a line of the sequence's ids")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *modelRef == "" || (*prompt == "") == (*promptIDs == "") {
+		return fmt.Errorf("%w: want --model and one of --prompt or --prompt-ids", errUsage)
+	}
+	opts.Seed, opts.NoCache, opts.TruncatePrompt = *seed, *noCache, *truncate
+	m, tok, err := loadModel(ctx, *modelRef, *prompt != "")
+	if err != nil {
+		return err
+	}
+	var ids []int
+	if *prompt != "" {
+		e, err := tok.Encode(*prompt)
+		if err != nil {
+			return err
+		}
+		ids = e.IDs
+		if len(ids) == 0 {
+			return fmt.Errorf("the prompt encodes to no tokens")
+		}
+	} else if ids, err = parseIDs(*promptIDs); err != nil {
+		return err
+	}
+	var newIDs []int
+	printed := ""
+	if tok != nil {
+		text, _ := tok.Decode(ids, true)
+		fmt.Fprint(stdout, text)
+		printed = ""
+		opts.OnToken = func(_, id int) {
+			newIDs = append(newIDs, id)
+			full, err := tok.Decode(append(append([]int(nil), ids...), newIDs...), true)
+			if err != nil {
+				return
+			}
+			full = strings.TrimPrefix(full, text)
+			// Print what is new once it is whole UTF-8 (byte-level tokens can split a character).
+			if strings.HasPrefix(full, printed) && !strings.HasSuffix(full, string(utf8.RuneError)) {
+				fmt.Fprint(stdout, full[len(printed):])
+				printed = full
+			}
+		}
+	}
+	out, err := m.Generate([][]int{ids}, opts)
+	if err != nil {
+		return err
+	}
+	if tok != nil {
+		fmt.Fprintln(stdout)
+	}
+	if *printIDs || tok == nil {
+		fmt.Fprintln(stdout, joinIDs(out[0]))
+	}
+	return nil
+}
+
+func runScore(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("score", "--model DIR (--text TEXT | --ids 1,2,3)", `
+Prints the mean LM loss transformers returns for model(input_ids, labels=input_ids), and the
+perplexity exp(loss).`)
+	modelRef := fs.String("model", "", "model folder or hub id")
+	text := fs.String("text", "", "text to score")
+	idsFlag := fs.String("ids", "", "comma-separated token ids to score")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *modelRef == "" || (*text == "") == (*idsFlag == "") {
+		return fmt.Errorf("%w: want --model and one of --text or --ids", errUsage)
+	}
+	m, tok, err := loadModel(ctx, *modelRef, *text != "")
+	if err != nil {
+		return err
+	}
+	var ids []int
+	if *text != "" {
+		e, err := tok.Encode(*text)
+		if err != nil {
+			return err
+		}
+		ids = e.IDs
+	} else if ids, err = parseIDs(*idsFlag); err != nil {
+		return err
+	}
+	if len(ids) < 2 {
+		return fmt.Errorf("need at least 2 tokens to score, got %d", len(ids))
+	}
+	loss, err := m.Loss([][]int{ids}, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "tokens: %d\nloss: %.6f\nperplexity: %.4f\n", len(ids), loss, math.Exp(loss))
+	return nil
+}
