@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonb-gpt/tutorial/lib/hub/hubtest"
 	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
 )
 
@@ -122,5 +123,47 @@ func TestGenerateAndScoreCommands(t *testing.T) {
 	}
 	if code := run([]string{"generate", "--model", dir, "--prompt", "x"}, &stdout, &stderr); code != 1 {
 		t.Errorf("text prompt without a tokenizer: exit %d", code)
+	}
+}
+
+// The tiny model served by a fake hub under a repo id: gpt download, then gpt generate --model
+// REPO_ID gives the fixture's greedy output; offline with the server stopped it still loads.
+func TestHubCommands(t *testing.T) {
+	repo, err := hubtest.LoadRepo(sharedtest.Path(t, "fixtures", "tiny-gpt2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"vocab.json", "merges.txt", "special_tokens_map.json"} {
+		data, err := os.ReadFile(sharedtest.Path(t, "tokenizers", "rugpt3", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		repo.Files[f] = &hubtest.File{Data: data}
+	}
+	srv, err := hubtest.Start(map[string]*hubtest.Repo{"test-only/tiny-gpt2": repo}, hubtest.Faults{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	t.Setenv("HF_HOME", t.TempDir())
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_HUB_OFFLINE", "")
+	t.Setenv("GOMLX_BACKEND", "go")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"download", "test-only/tiny-gpt2", "--quiet"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("download: exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "models--test-only--tiny-gpt2/snapshots/"+repo.Commit) {
+		t.Errorf("download printed %q", stdout.String())
+	}
+	srv.Close()
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	stdout.Reset()
+	if code := run([]string{"generate", "--model", "test-only/tiny-gpt2", "--prompt-ids", "615,892,721,286,283", "--print-ids"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("generate: exit %d: %s", code, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if want := "615,892,721,286,283" + strings.Repeat(",227", 20); lines[len(lines)-1] != want {
+		t.Errorf("generate printed %q", stdout.String())
 	}
 }

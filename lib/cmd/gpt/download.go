@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path"
+
+	"github.com/gonb-gpt/tutorial/lib/hub"
+)
+
+func init() {
+	register(command{name: "download", summary: "download a model from the Hugging Face hub into its shared cache; prints the snapshot folder", run: runDownload})
+	resolveModel = resolveHubModel
+}
+
+// resolveHubModel: a local folder as is; otherwise a hub repo id, downloaded (or found in the
+// cache) through lib/hub.
+func resolveHubModel(ctx context.Context, ref string) (string, error) {
+	if st, err := os.Stat(ref); err == nil && st.IsDir() {
+		return ref, nil
+	}
+	if !hub.IsRepoID(ref) {
+		return "", fmt.Errorf("model %q is neither a folder nor a hub repository id", ref)
+	}
+	c := hub.New()
+	c.Progress = os.Stderr
+	return c.DownloadModel(ctx, ref, "")
+}
+
+func runDownload(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := newFlags("download", "REPO_ID [--revision REV] [--include GLOB ...]", `
+Downloads a model repository from the Hugging Face hub (HF_ENDPOINT) into huggingface_hub's cache
+(HF_HOME, HF_HUB_CACHE), sharing it with Python, and prints the snapshot folder. Without --include it
+takes what the model and tokenizer loaders need (config, weights — safetensors preferred —,
+tokenizer files, generation_config.json). HF_TOKEN authenticates; HF_HUB_OFFLINE=1 uses the cache only.`)
+	revision := fs.String("revision", "main", "branch, tag or commit")
+	var include stringList
+	fs.Var(&include, "include", "download the files matching this glob (repeatable) instead of the model's files")
+	quiet := fs.Bool("quiet", false, "no progress bars")
+	if err := parse(fs, reorder(args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return fmt.Errorf("%w: want one repository id", errUsage)
+	}
+	repoID := fs.Arg(0)
+	c := hub.New()
+	if !*quiet {
+		c.Progress = os.Stderr
+	}
+	var snap string
+	var err error
+	if len(include) == 0 {
+		snap, err = c.DownloadModel(ctx, repoID, *revision)
+	} else {
+		snap, err = downloadMatching(ctx, c, repoID, *revision, include)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, snap)
+	return nil
+}
+
+// downloadMatching downloads the repository's files that match any of the globs.
+func downloadMatching(ctx context.Context, c *hub.Client, repoID, revision string, globs []string) (string, error) {
+	if c.Offline {
+		return "", fmt.Errorf("--include needs the hub's file list: not available offline")
+	}
+	info, err := c.Info(ctx, repoID, revision)
+	if err != nil {
+		return "", err
+	}
+	var files []string
+	for _, f := range info.Files() {
+		for _, g := range globs {
+			if ok, _ := path.Match(g, f); ok {
+				files = append(files, f)
+				break
+			}
+		}
+	}
+	if len(files) == 0 {
+		return "", fmt.Errorf("no file of %s matches %v", repoID, globs)
+	}
+	snap, err := c.Download(ctx, repoID, info.SHA, files)
+	if err != nil {
+		return "", err
+	}
+	if revision != info.SHA {
+		// Record refs/<revision> (one HEAD; the file is cached).
+		if _, err := c.Download(ctx, repoID, revision, files[:1]); err != nil {
+			return "", err
+		}
+	}
+	return snap, nil
+}
+
+// reorder moves flags after a positional argument to the front (the flag package stops at the
+// first non-flag).
+func reorder(args []string) []string {
+	var flags, pos []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if len(a) > 1 && a[0] == '-' {
+			flags = append(flags, a)
+			if !containsEq(a) && i+1 < len(args) && !isBoolFlag(a) {
+				flags = append(flags, args[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(flags, pos...)
+}
+
+func containsEq(s string) bool {
+	for _, c := range s {
+		if c == '=' {
+			return true
+		}
+	}
+	return false
+}
+
+func isBoolFlag(a string) bool { return a == "--quiet" || a == "-quiet" }
