@@ -30,6 +30,8 @@ type Model struct {
 	Generation *GenerationConfig
 	// Warnings lists what loading ignored (checkpoint tensors the model does not use).
 	Warnings []string
+	// BF16 computes training steps in bfloat16 (weights, moments and the loss stay float32).
+	BF16 bool
 
 	mu    sync.Mutex
 	execs map[string]*model.Exec
@@ -454,7 +456,7 @@ func (m *Model) LossGraph(store *model.Store, ids, labels *Node, training bool) 
 	if training {
 		rng = func(s shapes.Shape) *Node { return ConvertDType(store.RandomUniform(g, s), s.DType) }
 	}
-	out := m.Config.forward(store, forwardInputs{ids: ids, positions: positions}, training, rng)
+	out := m.Config.forward(store, forwardInputs{ids: ids, positions: positions, bf16: m.BF16}, training, rng)
 	return causalLMLoss(out.logits, labels)
 }
 

@@ -84,6 +84,9 @@ type forwardInputs struct {
 	// cache (ids then fill slots 0..T-1).
 	cacheK, cacheV []*Node
 	offset         *Node
+	// bf16 computes in bfloat16: parameters are cast where used; layer norms, softmax and the
+	// logits are float32.
+	bf16 bool
 	// dynamicUpdate uses DynamicUpdateSlice to write the cache (XLA); without it (the pure-Go
 	// backend lacks the op) one token is written with a select and a prompt only at slot 0.
 	dynamicUpdate bool
@@ -126,11 +129,14 @@ func param(store *model.Store, g *Graph, name string) *Node {
 
 // layerNorm normalizes over the last axis (biased variance, as torch does).
 func layerNorm(x, weight, bias *Node, eps float64) *Node {
+	dt := x.DType()
+	x = ConvertDType(x, dtypes.Float32)
+	weight, bias = ConvertDType(weight, dtypes.Float32), ConvertDType(bias, dtypes.Float32)
 	mean := ReduceAndKeep(x, ReduceMean, -1)
 	centered := Sub(x, mean)
 	variance := ReduceAndKeep(Square(centered), ReduceMean, -1)
 	normed := Div(centered, Sqrt(AddScalar(variance, eps))) // Rsqrt has no gradient in GoMLX
-	return Add(Mul(normed, ExpandLeftToRank(weight, x.Rank())), ExpandLeftToRank(bias, x.Rank()))
+	return ConvertDType(Add(Mul(normed, ExpandLeftToRank(weight, x.Rank())), ExpandLeftToRank(bias, x.Rank())), dt)
 }
 
 // conv1D is HF's Conv1D: x·W + b with W as [in, out].
@@ -173,8 +179,15 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 	g := in.ids.Graph()
 	B, T := in.ids.Shape().Dim(0), in.ids.Shape().Dim(1)
 	D, H, hd := c.NEmbd, c.NHead, c.HeadDim()
-	wte := param(store, g, "transformer.wte.weight")
-	wpe := param(store, g, "transformer.wpe.weight")
+	get := func(name string) *Node {
+		n := param(store, g, name)
+		if in.bf16 {
+			n = ConvertDType(n, dtypes.BFloat16)
+		}
+		return n
+	}
+	wte := get("transformer.wte.weight")
+	wpe := get("transformer.wpe.weight")
 	h := Add(Gather(wte, ExpandAxes(in.ids, -1)), Gather(wpe, ExpandAxes(in.positions, -1)))
 	h = dropout(g, h, c.EmbdPdrop, training, rng)
 
@@ -202,8 +215,8 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 	for l := range c.NLayer {
 		p := fmt.Sprintf("transformer.h.%d.", l)
 		residual := h
-		x := layerNorm(h, param(store, g, p+"ln_1.weight"), param(store, g, p+"ln_1.bias"), c.LayerNormEpsilon)
-		qkv := conv1D(x, param(store, g, p+"attn.c_attn.weight"), param(store, g, p+"attn.c_attn.bias"))
+		x := layerNorm(h, get(p+"ln_1.weight"), get(p+"ln_1.bias"), c.LayerNormEpsilon)
+		qkv := conv1D(x, get(p+"attn.c_attn.weight"), get(p+"attn.c_attn.bias"))
 		split := func(i int) *Node { // [B, H, T, hd]
 			part := Slice(qkv, AxisRange(), AxisRange(), AxisRange(i*D, (i+1)*D))
 			return TransposeAllDims(Reshape(part, B, T, H, hd), 0, 2, 1, 3)
@@ -225,26 +238,27 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 		if scale != 1 {
 			scores = MulScalar(scores, scale)
 		}
+		scores = ConvertDType(scores, dtypes.Float32)
 		scores = Where(allowed, scores, Scalar(g, scores.DType(), minValue))
-		weights := Softmax(scores, -1)
+		weights := ConvertDType(Softmax(scores, -1), v.DType())
 		weights = dropout(g, weights, c.AttnPdrop, training, rng)
 		attn := Einsum("bhts,bhsd->bhtd", weights, v)
 		attn = Reshape(TransposeAllDims(attn, 0, 2, 1, 3), B, T, D)
-		attn = conv1D(attn, param(store, g, p+"attn.c_proj.weight"), param(store, g, p+"attn.c_proj.bias"))
+		attn = conv1D(attn, get(p+"attn.c_proj.weight"), get(p+"attn.c_proj.bias"))
 		h = Add(residual, dropout(g, attn, c.ResidPdrop, training, rng))
 
 		residual = h
-		x = layerNorm(h, param(store, g, p+"ln_2.weight"), param(store, g, p+"ln_2.bias"), c.LayerNormEpsilon)
-		x = activation(c.ActivationFunction, conv1D(x, param(store, g, p+"mlp.c_fc.weight"), param(store, g, p+"mlp.c_fc.bias")))
-		x = conv1D(x, param(store, g, p+"mlp.c_proj.weight"), param(store, g, p+"mlp.c_proj.bias"))
+		x = layerNorm(h, get(p+"ln_2.weight"), get(p+"ln_2.bias"), c.LayerNormEpsilon)
+		x = activation(c.ActivationFunction, conv1D(x, get(p+"mlp.c_fc.weight"), get(p+"mlp.c_fc.bias")))
+		x = conv1D(x, get(p+"mlp.c_proj.weight"), get(p+"mlp.c_proj.bias"))
 		h = Add(residual, dropout(g, x, c.ResidPdrop, training, rng))
 	}
-	h = layerNorm(h, param(store, g, "transformer.ln_f.weight"), param(store, g, "transformer.ln_f.bias"), c.LayerNormEpsilon)
+	h = layerNorm(h, get("transformer.ln_f.weight"), get("transformer.ln_f.bias"), c.LayerNormEpsilon)
 	head := wte
 	if !c.TieWordEmbeddings {
-		head = param(store, g, "lm_head.weight")
+		head = get("lm_head.weight")
 	}
-	logits := Einsum("btd,vd->btv", h, head)
+	logits := ConvertDType(Einsum("btd,vd->btv", h, head), dtypes.Float32)
 	return forwardOutputs{logits: logits, cacheK: outK, cacheV: outV}
 }
 

@@ -4,6 +4,7 @@ package train
 import (
 	"fmt"
 
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX's idiomatic dot-import.
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -77,3 +78,84 @@ func IDsTensor(batch [][]int) (*tensors.Tensor, error) {
 	}
 	return tensors.FromFlatDataAndDimensions(flat, len(batch), T), nil
 }
+
+// accumStep is training with gradient accumulation: k micro-batches add their gradients (each
+// divided by k) into accumulators, and the k-th applies the optimizer to them.
+type accumStep struct {
+	k, n       int
+	acc, apply *model.Exec
+}
+
+const accumPrefix = "/grad_accum"
+
+func newAccumStep(m *gpt2.Model, opt *optim.AdamW, k int) (*accumStep, error) {
+	names := m.ParamNames()
+	accVar := func(store *model.Store, name string, shape *Node) *model.Variable {
+		v := store.VariableWithShape(accumPrefix+gpt2.VarPath(name), shape.Shape(), zerosInit)
+		v.SetTrainable(false)
+		return v
+	}
+	acc, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
+		store := scope.Store()
+		store.SetTraining(in[0].Graph(), true)
+		loss := m.LossGraph(store, in[0], in[1], true)
+		g := loss.Graph()
+		params := make([]*Node, len(names))
+		for i, n := range names {
+			params[i] = m.Param(g, n)
+		}
+		grads := Gradient(loss, params...)
+		for i, n := range names {
+			v := accVar(store, n, params[i])
+			v.SetNodeValue(Add(v.NodeValue(g), DivScalar(grads[i], float64(k))))
+		}
+		return []*Node{loss}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	apply, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
+		store := scope.Store()
+		g := in[0].Graph()
+		store.SetTraining(g, true)
+		params := make([]*Node, len(names))
+		grads := make([]*Node, len(names))
+		for i, n := range names {
+			params[i] = m.Param(g, n)
+			v := accVar(store, n, params[i])
+			grads[i] = v.NodeValue(g)
+			v.SetNodeValue(ZerosLike(grads[i]))
+		}
+		return []*Node{opt.Apply(store, names, params, grads, in[0])}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	return &accumStep{k: k, acc: acc, apply: apply}, nil
+}
+
+// run adds one micro-batch; on the k-th it applies the update (done = true, with the gradient norm).
+func (s *accumStep) run(ids *tensors.Tensor, lr float64) (loss, norm float64, done bool, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("train step: %v", r)
+		}
+	}()
+	out, err := s.acc.Call(ids, ids)
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("train step: %w", err)
+	}
+	loss = float64(tensors.MustCopyFlatData[float32](out[0])[0])
+	s.n++
+	if s.n < s.k {
+		return loss, 0, false, nil
+	}
+	s.n = 0
+	out, err = s.apply.Call(float32(lr))
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("train step: %w", err)
+	}
+	return loss, float64(tensors.MustCopyFlatData[float32](out[0])[0]), true, nil
+}
+
+func zerosInit(g *Graph, shape shapes.Shape) *Node { return Zeros(g, shape) }

@@ -1,0 +1,245 @@
+package train
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gonb-gpt/tutorial/lib/fileutil"
+	"github.com/gonb-gpt/tutorial/lib/gpt2"
+	"github.com/gonb-gpt/tutorial/lib/optim"
+	"github.com/gonb-gpt/tutorial/lib/tensorfile"
+)
+
+// TrainerState is trainer_state.json: where training stands, and its log.
+type TrainerState struct {
+	GlobalStep int        `json:"global_step"`
+	Epoch      float64    `json:"epoch"`
+	MaxSteps   int        `json:"max_steps"`
+	LogHistory []LogEntry `json:"log_history"`
+	// RNGState is the model store's random-number state (dropout), to resume exactly.
+	RNGState []uint64 `json:"rng_state,omitempty"`
+	// TrainLossSum and TrainLossSteps carry the running training loss across a resume.
+	TrainLossSum   float64 `json:"train_loss_sum"`
+	TrainLossSteps int     `json:"train_loss_steps"`
+}
+
+// LogEntry is one line of the log (HF's log_history).
+type LogEntry struct {
+	Step         int      `json:"step"`
+	Epoch        float64  `json:"epoch"`
+	Loss         *float64 `json:"loss,omitempty"`
+	GradNorm     *float64 `json:"grad_norm,omitempty"`
+	LearningRate *float64 `json:"learning_rate,omitempty"`
+	EvalLoss     *float64 `json:"eval_loss,omitempty"`
+	Perplexity   *float64 `json:"perplexity,omitempty"`
+}
+
+const checkpointPrefix = "checkpoint-"
+
+// Checkpoints lists the complete checkpoints of an output folder, oldest first.
+func Checkpoints(outputDir string) ([]string, error) {
+	entries, err := os.ReadDir(outputDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	type ck struct {
+		step int
+		path string
+	}
+	var cks []ck
+	for _, e := range entries {
+		n, ok := strings.CutPrefix(e.Name(), checkpointPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		step, err := strconv.Atoi(n)
+		if err != nil {
+			continue
+		}
+		p := filepath.Join(outputDir, e.Name())
+		if _, err := os.Stat(filepath.Join(p, "trainer_state.json")); err != nil {
+			continue // incomplete
+		}
+		cks = append(cks, ck{step, p})
+	}
+	sort.Slice(cks, func(i, j int) bool { return cks[i].step < cks[j].step })
+	out := make([]string, len(cks))
+	for i, c := range cks {
+		out[i] = c.path
+	}
+	return out, nil
+}
+
+// saveCheckpoint writes output_dir/checkpoint-{step} atomically: everything goes to a temporary
+// folder, renamed into place when complete. beforeCommit (tests) runs just before the rename.
+func (t *Trainer) saveCheckpoint(state *TrainerState) (string, error) {
+	final := filepath.Join(t.Args.OutputDir, fmt.Sprintf("%s%d", checkpointPrefix, state.GlobalStep))
+	tmp, err := os.MkdirTemp(t.Args.OutputDir, ".tmp-"+filepath.Base(final)+"-")
+	if err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	if err := t.Model.Save(tmp); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	opt, err := optimizerTensors(t.Model)
+	if err != nil {
+		return "", err
+	}
+	if err := tensorfile.WriteSafetensors(filepath.Join(tmp, "optimizer.safetensors"), opt); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	if t.Tokenizer != nil {
+		if err := t.Tokenizer.Save(filepath.Join(tmp, "tokenizer.json")); err != nil {
+			return "", fmt.Errorf("checkpoint: %w", err)
+		}
+	}
+	if err := t.Args.Save(filepath.Join(tmp, "training_args.json")); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	state.RNGState = rngState(t.Model)
+	data, err := json.MarshalIndent(state, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	if err := fileutil.WriteFileAtomic(filepath.Join(tmp, "trainer_state.json"), data, 0o644); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	if t.beforeCommit != nil {
+		t.beforeCommit(tmp)
+	}
+	_ = os.RemoveAll(final)
+	if err := os.Rename(tmp, final); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	return final, t.rotate()
+}
+
+// rotate keeps the newest save_total_limit checkpoints.
+func (t *Trainer) rotate() error {
+	if t.Args.SaveTotalLimit <= 0 {
+		return nil
+	}
+	cks, err := Checkpoints(t.Args.OutputDir)
+	if err != nil {
+		return err
+	}
+	for len(cks) > t.Args.SaveTotalLimit {
+		if err := os.RemoveAll(cks[0]); err != nil {
+			return fmt.Errorf("checkpoint rotation: %w", err)
+		}
+		cks = cks[1:]
+	}
+	return nil
+}
+
+// optimizerTensors collects the optimizer's state variables (moments and step) by HF name.
+func optimizerTensors(m *gpt2.Model) (map[string]*tensorfile.Tensor, error) {
+	out := map[string]*tensorfile.Tensor{}
+	for v := range m.Store.IterVariables() {
+		p := v.Path()
+		if !strings.HasPrefix(p, optim.StatePrefix+"/") {
+			continue
+		}
+		val, err := v.Value()
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: optimizer state %s: %w", p, err)
+		}
+		data, err := tensors.CopyFlatData[float32](val)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint: optimizer state %s: %w", p, err)
+		}
+		out[strings.TrimPrefix(p, "/")] = &tensorfile.Tensor{Shape: val.Shape().Dimensions, Data: data, DType: "F32"}
+	}
+	return out, nil
+}
+
+// rngState reads the store's random-number state.
+func rngState(m *gpt2.Model) []uint64 {
+	for v := range m.Store.IterVariables() {
+		if v.Path() == model.JoinPath("/", model.RNGStateVariableName) {
+			if val, err := v.Value(); err == nil {
+				if data, err := tensors.CopyFlatData[uint64](val); err == nil {
+					return data
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// loadCheckpoint restores weights, optimizer state, random-number state and trainer state.
+func (t *Trainer) loadCheckpoint(dir string) (*TrainerState, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
+	if err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	var state TrainerState
+	if err := json.Unmarshal(data, &state); err != nil {
+		return nil, fmt.Errorf("resume: %s: %w", dir, err)
+	}
+	wpath, err := gpt2.WeightsFile(dir)
+	if err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	weights, err := tensorfile.Read(wpath)
+	if err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	if err := t.Model.SetWeights(weights); err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	opt, err := tensorfile.ReadSafetensors(filepath.Join(dir, "optimizer.safetensors"))
+	if err != nil {
+		return nil, fmt.Errorf("resume: %w", err)
+	}
+	for name, tt := range opt {
+		val := tensors.FromFlatDataAndDimensions(tt.Data, tt.Shape...)
+		if v := t.Model.Store.GetVariable("/" + name); v != nil {
+			if err := v.SetValue(val); err != nil {
+				return nil, fmt.Errorf("resume: %s: %w", name, err)
+			}
+		} else if _, err := t.Model.Store.CreateVariable("/"+name, val); err != nil {
+			return nil, fmt.Errorf("resume: %s: %w", name, err)
+		} else {
+			t.Model.Store.GetVariable("/" + name).SetTrainable(false)
+		}
+	}
+	if len(state.RNGState) > 0 {
+		if err := setRNGState(t.Model, state.RNGState); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+	}
+	return &state, nil
+}
+
+// setRNGState restores the store's random-number state.
+func setRNGState(m *gpt2.Model, state []uint64) error {
+	path := model.JoinPath("/", model.RNGStateVariableName)
+	val := tensors.FromFlatDataAndDimensions(append([]uint64(nil), state...), len(state))
+	if v := m.Store.GetVariable(path); v != nil {
+		if !v.Shape().Equal(val.Shape()) {
+			return fmt.Errorf("random-number state of shape %s, the checkpoint has %d values", v.Shape(), len(state))
+		}
+		return v.SetValue(val)
+	}
+	if err := m.Store.SetRNGStateFromSeed(0); err != nil {
+		return err
+	}
+	v := m.Store.GetVariable(path)
+	if v == nil {
+		return fmt.Errorf("no random-number state variable %s", path)
+	}
+	return v.SetValue(val)
+}

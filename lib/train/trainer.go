@@ -1,0 +1,308 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gonb-gpt/tutorial/lib/data"
+	"github.com/gonb-gpt/tutorial/lib/gpt2"
+	"github.com/gonb-gpt/tutorial/lib/optim"
+	"github.com/gonb-gpt/tutorial/lib/progress"
+	"github.com/gonb-gpt/tutorial/lib/tokenizer"
+)
+
+// Trainer trains a GPT-2 model on blocks of tokens with the semantics of transformers' Trainer:
+// AdamW (optim), the learning-rate schedule of TrainingArguments, gradient clipping and accumulation,
+// shuffling each epoch, the "Step | Training Loss" table every logging_steps, checkpoints every
+// save_steps (atomically, at most save_total_limit), evaluation every eval_steps, and resuming.
+type Trainer struct {
+	Model     *gpt2.Model
+	Tokenizer *tokenizer.Tokenizer // saved into checkpoints (optional)
+	Args      *TrainingArguments
+	TrainData *data.Blocks
+	// TrainIndices selects the training blocks (nil: all); EvalData/EvalIndices the held-out ones.
+	TrainIndices []int
+	EvalData     *data.Blocks
+	EvalIndices  []int
+	// Log receives the run's header, the loss table and the summary (default os.Stdout);
+	// Progress the progress bar (default os.Stderr; nil-able through NoProgress).
+	Log        io.Writer
+	Progress   io.Writer
+	NoProgress bool
+	// History is the log (HF's log_history).
+	History []LogEntry
+	// OnLog is called with each new log entry (e.g. to redraw a loss plot).
+	OnLog func(LogEntry)
+
+	beforeCommit func(dir string) // tests: runs before a checkpoint is renamed into place
+	step         *Step
+	accum        *accumStep
+}
+
+// TrainOutput is what Train returns (HF's TrainOutput).
+type TrainOutput struct {
+	GlobalStep   int
+	TrainingLoss float64
+	Metrics      map[string]float64
+}
+
+func (o *TrainOutput) String() string {
+	return fmt.Sprintf("TrainOutput(global_step=%d, training_loss=%.4f, metrics={'train_runtime': %.2f, 'train_samples_per_second': %.3f, 'train_steps_per_second': %.3f, 'epoch': %.2f})",
+		o.GlobalStep, o.TrainingLoss, o.Metrics["train_runtime"], o.Metrics["train_samples_per_second"], o.Metrics["train_steps_per_second"], o.Metrics["epoch"])
+}
+
+// ErrNaNLoss stops training when the loss is not a number.
+var ErrNaNLoss = errors.New("the training loss became NaN or infinite")
+
+func (t *Trainer) check() error {
+	if t.Model == nil || t.Args == nil || t.TrainData == nil {
+		return errors.New("trainer: Model, Args and TrainData are required")
+	}
+	if err := t.Args.Validate(); err != nil {
+		return err
+	}
+	if t.TrainData.BlockSize > t.Model.Config.NPositions {
+		return fmt.Errorf("trainer: block_size %d is larger than the model's n_positions %d", t.TrainData.BlockSize, t.Model.Config.NPositions)
+	}
+	if t.Tokenizer != nil && t.Tokenizer.VocabSize() > t.Model.Config.VocabSize {
+		return fmt.Errorf("trainer: the tokenizer has %d tokens but the model's vocab_size is %d", t.Tokenizer.VocabSize(), t.Model.Config.VocabSize)
+	}
+	if len(t.indices()) == 0 {
+		return errors.New("trainer: the training dataset is empty")
+	}
+	maxID := int32(-1)
+	for _, v := range t.TrainData.Tokens {
+		maxID = max(maxID, v)
+	}
+	if int(maxID) >= t.Model.Config.VocabSize {
+		return fmt.Errorf("trainer: the data holds token id %d, outside the model's vocab_size %d", maxID, t.Model.Config.VocabSize)
+	}
+	return nil
+}
+
+func (t *Trainer) indices() []int {
+	if t.TrainIndices != nil {
+		return t.TrainIndices
+	}
+	idx := make([]int, t.TrainData.Len())
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
+// batchTensor packs blocks as an int32 [B, T] tensor.
+func batchTensor(b *data.Blocks, idx []int) *tensors.Tensor {
+	flat := make([]int32, 0, len(idx)*b.BlockSize)
+	for _, i := range idx {
+		flat = append(flat, b.Block(i)...)
+	}
+	return tensors.FromFlatDataAndDimensions(flat, len(idx), b.BlockSize)
+}
+
+// Train runs the training. ctx cancellation stops it between steps.
+func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	a := t.Args
+	log := t.Log
+	if log == nil {
+		log = os.Stdout
+	}
+	if err := os.MkdirAll(a.OutputDir, 0o755); err != nil {
+		return nil, fmt.Errorf("trainer: %w", err)
+	}
+	opt := &optim.AdamW{Beta1: a.AdamBeta1, Beta2: a.AdamBeta2, Epsilon: a.AdamEpsilon, WeightDecay: a.WeightDecay, MaxGradNorm: a.MaxGradNorm}
+	t.Model.BF16 = a.BF16
+	var err error
+	if a.GradientAccumulationSteps == 1 {
+		if t.step, err = NewStep(t.Model, opt); err != nil {
+			return nil, err
+		}
+	} else if t.accum, err = newAccumStep(t.Model, opt, a.GradientAccumulationSteps); err != nil {
+		return nil, err
+	}
+	idx := t.indices()
+	bs := a.PerDeviceTrainBatchSize
+	batchesPerEpoch := (len(idx) + bs - 1) / bs
+	stepsPerEpoch := max(1, batchesPerEpoch/a.GradientAccumulationSteps)
+	total := a.MaxSteps
+	if total <= 0 {
+		total = int(math.Ceil(a.NumTrainEpochs * float64(stepsPerEpoch)))
+	}
+	state := &TrainerState{MaxSteps: total}
+	if err := t.Model.Store.SetRNGStateFromSeed(int64(a.Seed)); err != nil {
+		return nil, err
+	}
+	if a.ResumeFromCheckpoint != "" {
+		dir := a.ResumeFromCheckpoint
+		if dir == "last" {
+			cks, err := Checkpoints(a.OutputDir)
+			if err != nil || len(cks) == 0 {
+				return nil, fmt.Errorf("resume: no checkpoint in %s", a.OutputDir)
+			}
+			dir = cks[len(cks)-1]
+		}
+		if state, err = t.loadCheckpoint(dir); err != nil {
+			return nil, err
+		}
+		state.MaxSteps = total
+		t.History = state.LogHistory
+		fmt.Fprintf(log, "Resuming from %s at step %d\n", dir, state.GlobalStep)
+	}
+	fmt.Fprintf(log, "***** Running training *****\n  Num examples = %d\n  Num Epochs = %d\n  Instantaneous batch size per device = %d\n  Total train batch size = %d\n  Gradient Accumulation steps = %d\n  Total optimization steps = %d\n  Number of trainable parameters = %d\n",
+		len(idx), int(math.Ceil(float64(total)/float64(stepsPerEpoch))), bs, bs*a.GradientAccumulationSteps, a.GradientAccumulationSteps, total, t.Model.NumParameters())
+	fmt.Fprintf(log, "%-8s %s\n", "Step", "Training Loss")
+
+	var barW io.Writer = os.Stderr
+	if t.Progress != nil {
+		barW = t.Progress
+	}
+	if t.NoProgress {
+		barW = nil
+	}
+	bar := progress.Count(barW, int64(total-state.GlobalStep), "training")
+	defer bar.Finish()
+	start := time.Now()
+	startStep := state.GlobalStep
+	logLossSum, logSteps, stepLoss := 0.0, 0, 0.0
+	lastNorm := 0.0
+	micro := state.GlobalStep * a.GradientAccumulationSteps
+	tokensPerStep := bs * a.GradientAccumulationSteps * t.TrainData.BlockSize
+	for state.GlobalStep < total {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		epoch := micro / batchesPerEpoch
+		order := rand.New(rand.NewPCG(uint64(a.Seed), uint64(epoch))).Perm(len(idx))
+		b := micro % batchesPerEpoch
+		sel := make([]int, 0, bs)
+		for _, k := range order[b*bs : min(len(order), (b+1)*bs)] {
+			sel = append(sel, idx[k])
+		}
+		ids := batchTensor(t.TrainData, sel)
+		lr := a.LRAt(state.GlobalStep, total)
+		var loss float64
+		done := true
+		if t.step != nil {
+			loss, lastNorm, err = t.step.Run(ids, ids, lr)
+		} else {
+			loss, lastNorm, done, err = t.accum.run(ids, lr)
+		}
+		if err != nil {
+			return nil, err
+		}
+		micro++
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			last := "none"
+			if cks, _ := Checkpoints(a.OutputDir); len(cks) > 0 {
+				last = cks[len(cks)-1]
+			}
+			return nil, fmt.Errorf("%w at step %d: training stopped (lower the learning rate?); the last good checkpoint is %s", ErrNaNLoss, state.GlobalStep+1, last)
+		}
+		stepLoss += loss / float64(a.GradientAccumulationSteps)
+		if !done {
+			continue
+		}
+		state.GlobalStep++
+		logSteps++
+		state.Epoch = float64(micro) / float64(batchesPerEpoch)
+		bar.Add(1)
+		elapsed := time.Since(start).Seconds()
+		tokPerS := float64((state.GlobalStep-startStep)*tokensPerStep) / elapsed
+		bar.Describe(fmt.Sprintf("step %d/%d loss %.4f lr %.2e %.0f tok/s", state.GlobalStep, total, loss, lr, tokPerS))
+		state.TrainLossSum += stepLoss
+		state.TrainLossSteps++
+		logLossSum += stepLoss
+		stepLoss = 0
+		if a.LoggingSteps > 0 && state.GlobalStep%a.LoggingSteps == 0 {
+			mean := logLossSum / float64(logSteps)
+			nextLR := a.LRAt(state.GlobalStep, total)
+			e := LogEntry{Step: state.GlobalStep, Epoch: round(state.Epoch, 4), Loss: ptr(round(mean, 4)), GradNorm: ptr(lastNorm), LearningRate: ptr(nextLR)}
+			t.addLog(state, e)
+			fmt.Fprintf(log, "%-8d %.6f\n", state.GlobalStep, mean)
+			logLossSum, logSteps = 0, 0
+		}
+		if t.EvalData != nil && a.EvalSteps > 0 && state.GlobalStep%a.EvalSteps == 0 {
+			el, err := t.Evaluate()
+			if err != nil {
+				return nil, err
+			}
+			t.addLog(state, LogEntry{Step: state.GlobalStep, Epoch: round(state.Epoch, 4), EvalLoss: ptr(el), Perplexity: ptr(math.Exp(el))})
+			fmt.Fprintf(log, "%-8d eval_loss %.6f perplexity %.3f\n", state.GlobalStep, el, math.Exp(el))
+		}
+		if a.SaveSteps > 0 && state.GlobalStep%a.SaveSteps == 0 {
+			if _, err := t.saveCheckpoint(state); err != nil {
+				return nil, err
+			}
+		}
+	}
+	runtime := time.Since(start).Seconds()
+	steps := state.GlobalStep - startStep
+	out := &TrainOutput{GlobalStep: state.GlobalStep, TrainingLoss: state.TrainLossSum / float64(max(1, state.TrainLossSteps)),
+		Metrics: map[string]float64{"train_runtime": runtime, "train_samples_per_second": float64(steps*bs*a.GradientAccumulationSteps) / runtime,
+			"train_steps_per_second": float64(steps) / runtime, "epoch": state.Epoch, "train_tokens_per_second": float64(steps*tokensPerStep) / runtime}}
+	bar.Finish()
+	fmt.Fprintln(log, out)
+	return out, nil
+}
+
+func (t *Trainer) addLog(state *TrainerState, e LogEntry) {
+	state.LogHistory = append(state.LogHistory, e)
+	t.History = state.LogHistory
+	if t.OnLog != nil {
+		t.OnLog(e)
+	}
+}
+
+func ptr(v float64) *float64 { return &v }
+
+func round(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
+
+// Evaluate returns the mean LM loss over the evaluation blocks (in eval mode).
+func (t *Trainer) Evaluate() (float64, error) {
+	if t.EvalData == nil {
+		return 0, errors.New("trainer: no evaluation data")
+	}
+	idx := t.EvalIndices
+	if idx == nil {
+		idx = make([]int, t.EvalData.Len())
+		for i := range idx {
+			idx[i] = i
+		}
+	}
+	if len(idx) == 0 {
+		return 0, errors.New("trainer: the evaluation dataset is empty")
+	}
+	bs := t.Args.PerDeviceEvalBatchSize
+	sum, n := 0.0, 0
+	for s := 0; s < len(idx); s += bs {
+		batch := idx[s:min(len(idx), s+bs)]
+		rows := make([][]int, len(batch))
+		for i, k := range batch {
+			blk := t.EvalData.Block(k)
+			rows[i] = make([]int, len(blk))
+			for j, v := range blk {
+				rows[i][j] = int(v)
+			}
+		}
+		l, err := t.Model.Loss(rows, nil)
+		if err != nil {
+			return 0, err
+		}
+		sum += l * float64(len(batch))
+		n += len(batch)
+	}
+	return sum / float64(n), nil
+}

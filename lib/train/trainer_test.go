@@ -1,0 +1,330 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/compute"
+	"github.com/gonb-gpt/tutorial/lib/data"
+	"github.com/gonb-gpt/tutorial/lib/gpt2"
+	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
+	"github.com/gonb-gpt/tutorial/lib/tokenizer"
+)
+
+func goBackend(t testing.TB) compute.Backend {
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func blocksOf(rows [][]int) *data.Blocks {
+	b := &data.Blocks{BlockSize: len(rows[0])}
+	for _, r := range rows {
+		for _, v := range r {
+			b.Tokens = append(b.Tokens, int32(v))
+		}
+	}
+	return b
+}
+
+type tinyRef struct {
+	InputIDs [][]int   `json:"input_ids"`
+	LR       float64   `json:"adamw_lr"`
+	Clip     float64   `json:"adamw_clip"`
+	Losses   []float64 `json:"losses_3_steps"`
+}
+
+func loadTinyRef(t *testing.T) (*tinyRef, string) {
+	dir := sharedtest.Path(t, "fixtures", "tiny-gpt2")
+	var ref tinyRef
+	raw, _ := os.ReadFile(filepath.Join(dir, "reference.json"))
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	return &ref, dir
+}
+
+// The Trainer reproduces transformers' three AdamW steps (constant lr 1e-3, no warmup, clip 1.0,
+// no weight decay) on the reference batch.
+func TestTrainerThreeStepsMatchHF(t *testing.T) {
+	ref, dir := loadTinyRef(t)
+	m, err := gpt2.Load(goBackend(t), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := DefaultArguments(t.TempDir())
+	args.LearningRate, args.LRSchedulerType, args.MaxGradNorm = ref.LR, "constant", ref.Clip
+	args.PerDeviceTrainBatchSize, args.MaxSteps, args.LoggingSteps, args.SaveSteps = 2, 3, 1, 0
+	var log bytes.Buffer
+	tr := &Trainer{Model: m, Args: args, TrainData: blocksOf(ref.InputIDs), Log: &log, NoProgress: true}
+	out, err := tr.Train(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.History) != 3 || out.GlobalStep != 3 {
+		t.Fatalf("history %v, output %v", tr.History, out)
+	}
+	for i, e := range tr.History {
+		// The log rounds to 4 decimals, as HF's does; compare the unrounded mean instead.
+		if rel := math.Abs(*e.Loss-ref.Losses[i]) / ref.Losses[i]; rel > 1e-4 {
+			t.Errorf("step %d: loss %v, HF %v", i+1, *e.Loss, ref.Losses[i])
+		}
+	}
+	if !strings.Contains(log.String(), "Step     Training Loss") || !strings.Contains(log.String(), "TrainOutput(global_step=3") {
+		t.Errorf("log:\n%s", log.String())
+	}
+}
+
+// unigramEntropy is the entropy (nats) of the token distribution: what a model that ignores
+// context at best reaches.
+func unigramEntropy(b *data.Blocks) float64 {
+	counts := map[int32]int{}
+	for _, v := range b.Tokens {
+		counts[v]++
+	}
+	h, n := 0.0, float64(len(b.Tokens))
+	for _, c := range counts {
+		p := float64(c) / n
+		h -= p * math.Log(p)
+	}
+	return h
+}
+
+func smallSetup(t *testing.T) (*gpt2.Model, *tokenizer.Tokenizer, *data.Blocks) {
+	dir := sharedtest.Path(t, "fixtures", "bpe-tutorial-small")
+	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks, err := data.Load(filepath.Join(dir, "corpus.txt"), tok, data.Options{BlockSize: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := gpt2.DefaultConfig()
+	cfg.VocabSize, cfg.NPositions, cfg.NEmbd, cfg.NLayer, cfg.NHead = tok.VocabSize(), 64, 64, 2, 4
+	cfg.ResidPdrop, cfg.EmbdPdrop, cfg.AttnPdrop = 0, 0, 0
+	cfg.BOSTokenID, cfg.EOSTokenID = nil, nil
+	m, err := gpt2.New(goBackend(t), cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, tok, blocks
+}
+
+// 200 steps of a 2-layer model on the small corpus bring the loss below the corpus's unigram
+// entropy: the model uses context.
+func TestTrainerLearns(t *testing.T) {
+	m, tok, blocks := smallSetup(t)
+	h := unigramEntropy(blocks)
+	args := DefaultArguments(t.TempDir())
+	args.LearningRate, args.WarmupSteps, args.MaxSteps, args.LoggingSteps, args.SaveSteps = 3e-3, 20, 200, 50, 0
+	var log bytes.Buffer
+	tr := &Trainer{Model: m, Tokenizer: tok, Args: args, TrainData: blocks, Log: &log, NoProgress: true}
+	out, err := tr.Train(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := *tr.History[len(tr.History)-1].Loss
+	t.Logf("unigram entropy %.3f; losses %v; %s", h, lossesOf(tr.History), out)
+	if last >= h {
+		t.Errorf("final loss %.3f is not below the unigram entropy %.3f", last, h)
+	}
+	if !strings.Contains(log.String(), "200      ") {
+		t.Errorf("no table row for step 200:\n%s", log.String())
+	}
+}
+
+func lossesOf(h []LogEntry) []float64 {
+	var out []float64
+	for _, e := range h {
+		if e.Loss != nil {
+			out = append(out, *e.Loss)
+		}
+	}
+	return out
+}
+
+// Resuming from checkpoint-K reproduces the uninterrupted run's losses after K; save_total_limit=2
+// keeps the two newest; a checkpoint loads as an HF model and generates.
+func TestCheckpointsAndResume(t *testing.T) {
+	run := func(out string, steps int, resume string) []float64 {
+		m, tok, blocks := smallSetup(t)
+		args := DefaultArguments(out)
+		args.LearningRate, args.MaxSteps, args.LoggingSteps, args.SaveSteps, args.SaveTotalLimit = 3e-3, steps, 1, 4, 2
+		args.ResumeFromCheckpoint = resume
+		tr := &Trainer{Model: m, Tokenizer: tok, Args: args, TrainData: blocks, Log: &bytes.Buffer{}, NoProgress: true}
+		if _, err := tr.Train(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return lossesOf(tr.History)
+	}
+	full := run(t.TempDir(), 12, "")
+	out := t.TempDir()
+	run(out, 8, "")
+	cks, _ := Checkpoints(out)
+	if len(cks) != 2 || filepath.Base(cks[0]) != "checkpoint-4" || filepath.Base(cks[1]) != "checkpoint-8" {
+		t.Fatalf("checkpoints %v, want checkpoint-4 and checkpoint-8", cks)
+	}
+	resumed := run(out, 12, filepath.Join(out, "checkpoint-8"))
+	if len(resumed) != 12 {
+		t.Fatalf("resumed history has %d entries", len(resumed))
+	}
+	for i := 8; i < 12; i++ {
+		if resumed[i] != full[i] {
+			t.Errorf("step %d: resumed loss %v, uninterrupted %v", i+1, resumed[i], full[i])
+		}
+	}
+	cks, _ = Checkpoints(out)
+	if len(cks) != 2 || filepath.Base(cks[1]) != "checkpoint-12" {
+		t.Errorf("after resuming: %v", cks)
+	}
+	m, err := gpt2.Load(goBackend(t), cks[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tokenizer.LoadDir(cks[1]); err != nil {
+		t.Errorf("checkpoint tokenizer: %v", err)
+	}
+	if _, err := m.Generate([][]int{{5, 6, 7}}, gpt2.DefaultGenerateOptions()); err != nil {
+		t.Errorf("generate from the checkpoint: %v", err)
+	}
+}
+
+// A process killed while writing a checkpoint leaves the previous one loadable.
+func TestKilledWhileCheckpointing(t *testing.T) {
+	if dir := os.Getenv("GPT_TEST_CHILD_OUT"); dir != "" {
+		m, tok, blocks := smallSetup(t)
+		args := DefaultArguments(dir)
+		args.MaxSteps, args.SaveSteps, args.LoggingSteps = 8, 4, 1
+		tr := &Trainer{Model: m, Tokenizer: tok, Args: args, TrainData: blocks, Log: &bytes.Buffer{}, NoProgress: true}
+		tr.beforeCommit = func(tmp string) {
+			if strings.Contains(tmp, "checkpoint-8") {
+				_ = os.WriteFile(filepath.Join(dir, "WRITING"), nil, 0o644)
+				select {} // wait to be killed mid-write
+			}
+		}
+		_, _ = tr.Train(context.Background())
+		return
+	}
+	out := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run", "^TestKilledWhileCheckpointing$")
+	cmd.Env = append(os.Environ(), "GPT_TEST_CHILD_OUT="+out)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for range 600 {
+		if _, err := os.Stat(filepath.Join(out, "WRITING")); err == nil {
+			break
+		}
+		sleepMillis(100)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	cks, err := Checkpoints(out)
+	if err != nil || len(cks) != 1 || filepath.Base(cks[0]) != "checkpoint-4" {
+		t.Fatalf("checkpoints after the kill: %v %v", cks, err)
+	}
+	if _, err := gpt2.Load(goBackend(t), cks[0]); err != nil {
+		t.Errorf("the previous checkpoint does not load: %v", err)
+	}
+}
+
+func TestTrainerBadInput(t *testing.T) {
+	m, tok, blocks := smallSetup(t)
+	args := DefaultArguments(t.TempDir())
+	args.MaxSteps = 2
+	big := &data.Blocks{BlockSize: 128, Tokens: make([]int32, 256)}
+	if _, err := (&Trainer{Model: m, Args: args, TrainData: big, NoProgress: true}).Train(context.Background()); err == nil || !strings.Contains(err.Error(), "n_positions") {
+		t.Errorf("block_size > n_positions: %v", err)
+	}
+	empty := &data.Blocks{BlockSize: 32}
+	if _, err := (&Trainer{Model: m, Args: args, TrainData: empty, NoProgress: true}).Train(context.Background()); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("empty dataset: %v", err)
+	}
+	m.Config.VocabSize = 100
+	if _, err := (&Trainer{Model: m, Tokenizer: tok, Args: args, TrainData: blocks, NoProgress: true}).Train(context.Background()); err == nil || !strings.Contains(err.Error(), "vocab_size") {
+		t.Errorf("vocab mismatch: %v", err)
+	}
+	m2, _, _ := smallSetup(t)
+	w, _ := m2.Weights()
+	w["transformer.ln_f.weight"].Data[0] = float32(math.NaN())
+	if err := m2.SetWeights(w); err != nil {
+		t.Fatal(err)
+	}
+	args.SaveSteps = 1
+	_, err := (&Trainer{Model: m2, Args: args, TrainData: blocks, NoProgress: true, Log: &bytes.Buffer{}}).Train(context.Background())
+	if !errors.Is(err, ErrNaNLoss) || !strings.Contains(err.Error(), "last good checkpoint is none") {
+		t.Errorf("NaN: %v", err)
+	}
+	if cks, _ := Checkpoints(args.OutputDir); len(cks) != 0 {
+		t.Errorf("a NaN state was saved: %v", cks)
+	}
+}
+
+// Gradient accumulation over two micro-batches equals one step on both together: the equivalence
+// data parallelism relies on (N shards of batch B == one batch of N·B).
+func TestAccumulationEqualsBigBatch(t *testing.T) {
+	weightsAfter := func(accum, bs int) map[string][]float32 {
+		m, _, blocks := smallSetup(t)
+		args := DefaultArguments(t.TempDir())
+		args.LearningRate, args.MaxSteps, args.SaveSteps, args.LoggingSteps = 1e-3, 1, 0, 1
+		args.GradientAccumulationSteps, args.PerDeviceTrainBatchSize = accum, bs
+		sub := &data.Blocks{BlockSize: blocks.BlockSize, Tokens: blocks.Tokens[:8*blocks.BlockSize]}
+		tr := &Trainer{Model: m, Args: args, TrainData: sub, TrainIndices: []int{0, 1, 2, 3, 4, 5, 6, 7}, Log: &bytes.Buffer{}, NoProgress: true}
+		if _, err := tr.Train(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		w, _ := m.Weights()
+		out := map[string][]float32{}
+		for k, v := range w {
+			out[k] = v.Data
+		}
+		return out
+	}
+	// One batch of 8 vs two accumulated batches of 4 (the same 8 blocks: one epoch, one order).
+	a, b := weightsAfter(1, 8), weightsAfter(2, 4)
+	worst := 0.0
+	for k := range a {
+		for i := range a[k] {
+			worst = math.Max(worst, math.Abs(float64(a[k][i]-b[k][i])))
+		}
+	}
+	if worst > 2e-6 {
+		t.Errorf("max weight difference %g between one batch of 8 and 2×4 accumulated", worst)
+	}
+	t.Logf("max weight difference %g", worst)
+}
+
+// bf16 computes the same function within bfloat16's precision.
+func TestBF16Loss(t *testing.T) {
+	ref, dir := loadTinyRef(t)
+	for _, bf16 := range []bool{false, true} {
+		m, err := gpt2.Load(goBackend(t), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := DefaultArguments(t.TempDir())
+		args.BF16, args.MaxSteps, args.LoggingSteps, args.SaveSteps, args.PerDeviceTrainBatchSize = bf16, 1, 1, 0, 2
+		args.LRSchedulerType = "constant"
+		tr := &Trainer{Model: m, Args: args, TrainData: blocksOf(ref.InputIDs), Log: &bytes.Buffer{}, NoProgress: true}
+		if _, err := tr.Train(context.Background()); err != nil {
+			t.Fatalf("bf16=%v: %v", bf16, err)
+		}
+		got := *tr.History[0].Loss
+		if rel := math.Abs(got-ref.Losses[0]) / ref.Losses[0]; rel > 1e-2 {
+			t.Errorf("bf16=%v: loss %v, float32 reference %v", bf16, got, ref.Losses[0])
+		}
+	}
+}
