@@ -12,6 +12,7 @@
 #   steps.sh check    run here what can run without Docker, a GPU or PyPI, and lint the Dockerfile
 set -euo pipefail
 export GOTOOLCHAIN=go1.27.3
+export GOEXPERIMENT=simd
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 APT_PACKAGES="ca-certificates git make gcc libc6-dev python3 python3-venv python3-pip"

@@ -10,6 +10,7 @@
 # Jupyter looks for kernels; default ~/.local/share/jupyter).
 set -euo pipefail
 export GOTOOLCHAIN=go1.27.3
+export GOEXPERIMENT=simd
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
 cd "$root"
@@ -74,6 +75,7 @@ with open(spec) as f:
 cfg["display_name"] = "Go (gonb)"
 env = cfg.setdefault("env", {})
 env["GOTOOLCHAIN"] = "go1.27.3"
+env["GOEXPERIMENT"] = "simd"  # GoMLX's SIMD kernels for the pure-Go backend
 env["PATH"] = bindir + ":" + godir + ":${PATH}"
 tmp = spec + ".tmp"
 with open(tmp, "w") as f:

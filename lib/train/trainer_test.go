@@ -101,12 +101,16 @@ func unigramEntropy(b *data.Blocks) float64 {
 }
 
 func smallSetup(t *testing.T) (*gpt2.Model, *tokenizer.Tokenizer, *data.Blocks) {
+	return smallSetupBlock(t, 32)
+}
+
+func smallSetupBlock(t *testing.T, blockSize int) (*gpt2.Model, *tokenizer.Tokenizer, *data.Blocks) {
 	dir := sharedtest.Path(t, "fixtures", "bpe-tutorial-small")
 	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	blocks, err := data.Load(filepath.Join(dir, "corpus.txt"), tok, data.Options{BlockSize: 32})
+	blocks, err := data.Load(filepath.Join(dir, "corpus.txt"), tok, data.Options{BlockSize: blockSize})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,13 +125,14 @@ func smallSetup(t *testing.T) (*gpt2.Model, *tokenizer.Tokenizer, *data.Blocks) 
 	return m, tok, blocks
 }
 
-// 200 steps of a 2-layer model on the small corpus bring the loss below the corpus's unigram
-// entropy: the model uses context.
+// 200 steps of a 2-layer model (d 64, batches of 16 blocks of 64 tokens, lr 5e-3 constant) on the
+// small corpus bring the loss below the corpus's unigram entropy: the model uses context.
 func TestTrainerLearns(t *testing.T) {
-	m, tok, blocks := smallSetup(t)
+	m, tok, blocks := smallSetupBlock(t, 64)
 	h := unigramEntropy(blocks)
 	args := DefaultArguments(t.TempDir())
-	args.LearningRate, args.WarmupSteps, args.MaxSteps, args.LoggingSteps, args.SaveSteps = 3e-3, 20, 200, 50, 0
+	args.LearningRate, args.LRSchedulerType, args.MaxSteps, args.LoggingSteps, args.SaveSteps = 5e-3, "constant", 200, 25, 0
+	args.PerDeviceTrainBatchSize = 16
 	var log bytes.Buffer
 	tr := &Trainer{Model: m, Tokenizer: tok, Args: args, TrainData: blocks, Log: &log, NoProgress: true}
 	out, err := tr.Train(context.Background())
@@ -157,35 +162,44 @@ func lossesOf(h []LogEntry) []float64 {
 // Resuming from checkpoint-K reproduces the uninterrupted run's losses after K; save_total_limit=2
 // keeps the two newest; a checkpoint loads as an HF model and generates.
 func TestCheckpointsAndResume(t *testing.T) {
-	run := func(out string, steps int, resume string) []float64 {
+	// stopAt > 0 interrupts the run after that step (as a crash would, after its checkpoint).
+	run := func(out string, stopAt int, resume string) []float64 {
 		m, tok, blocks := smallSetup(t)
 		args := DefaultArguments(out)
-		args.LearningRate, args.MaxSteps, args.LoggingSteps, args.SaveSteps, args.SaveTotalLimit = 3e-3, steps, 1, 4, 2
+		args.LearningRate, args.MaxSteps, args.LoggingSteps, args.SaveSteps, args.SaveTotalLimit = 3e-3, 12, 1, 4, 2
 		args.ResumeFromCheckpoint = resume
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
 		tr := &Trainer{Model: m, Tokenizer: tok, Args: args, TrainData: blocks, Log: &bytes.Buffer{}, NoProgress: true}
-		if _, err := tr.Train(context.Background()); err != nil {
-			t.Fatal(err)
+		tr.OnLog = func(e LogEntry) {
+			if e.Step == stopAt {
+				cancel()
+			}
+		}
+		_, err := tr.Train(ctx)
+		if stopAt > 0 && !errors.Is(err, context.Canceled) || stopAt == 0 && err != nil {
+			t.Fatalf("run stopping at %d: %v", stopAt, err)
 		}
 		return lossesOf(tr.History)
 	}
-	full := run(t.TempDir(), 12, "")
+	full := run(t.TempDir(), 0, "")
 	out := t.TempDir()
 	run(out, 8, "")
 	cks, _ := Checkpoints(out)
 	if len(cks) != 2 || filepath.Base(cks[0]) != "checkpoint-4" || filepath.Base(cks[1]) != "checkpoint-8" {
-		t.Fatalf("checkpoints %v, want checkpoint-4 and checkpoint-8", cks)
+		t.Fatalf("checkpoints %v, want checkpoint-4 and checkpoint-8 (save_total_limit 2)", cks)
 	}
-	resumed := run(out, 12, filepath.Join(out, "checkpoint-8"))
+	resumed := run(out, 0, filepath.Join(out, "checkpoint-8"))
 	if len(resumed) != 12 {
 		t.Fatalf("resumed history has %d entries", len(resumed))
 	}
-	for i := 8; i < 12; i++ {
+	for i := range 12 {
 		if resumed[i] != full[i] {
 			t.Errorf("step %d: resumed loss %v, uninterrupted %v", i+1, resumed[i], full[i])
 		}
 	}
 	cks, _ = Checkpoints(out)
-	if len(cks) != 2 || filepath.Base(cks[1]) != "checkpoint-12" {
+	if len(cks) != 2 || filepath.Base(cks[0]) != "checkpoint-8" || filepath.Base(cks[1]) != "checkpoint-12" {
 		t.Errorf("after resuming: %v", cks)
 	}
 	m, err := gpt2.Load(goBackend(t), cks[1])

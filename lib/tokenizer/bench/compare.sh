@@ -7,6 +7,7 @@
 #   lib/tokenizer/bench/compare.sh [ROUNDS]
 set -euo pipefail
 export GOTOOLCHAIN=go1.27.3
+export GOEXPERIMENT=simd
 cd "$(dirname "$0")/../../.."
 shared=${GPT_SHARED_DIR:-../shared}
 rounds=${1:-5}
