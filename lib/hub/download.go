@@ -531,6 +531,11 @@ func (c *Client) DownloadModel(ctx context.Context, repoID, revision string) (st
 			if err == nil && meta.commit == commit {
 				return snap, nil
 			}
+			var he *httpStatusError
+			if err != nil && !errors.As(err, &he) && ctx.Err() == nil {
+				// The hub cannot be reached: use the cached snapshot, as huggingface_hub does.
+				return snap, nil
+			}
 		}
 	}
 	if c.Offline {
