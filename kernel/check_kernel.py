@@ -5,7 +5,7 @@ import tempfile
 
 from jupyter_client.manager import start_new_kernel
 
-TOOLCHAIN = "go1.27.3"
+TOOLCHAIN = "go1.27.3-X:simd"  # the pinned toolchain, with GOEXPERIMENT=simd from the kernel environment
 CELL = 'import "runtime"\n\n%%\nfmt.Printf("gonb-ok %s %d\\n", runtime.Version(), 6*7)\n'
 WANT = "gonb-ok %s 42\n" % TOOLCHAIN
 
