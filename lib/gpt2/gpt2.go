@@ -286,28 +286,20 @@ func call(e *model.Exec, args ...any) (out []*tensors.Tensor, err error) {
 	return e.Call(args...)
 }
 
-// checkIDs validates a batch of token ids: rectangular, within the vocabulary and n_positions.
+// checkIDs validates a batch of token ids (rectangular, within the vocabulary and n_positions)
+// and packs it.
 func (m *Model) checkIDs(ids [][]int) (*tensors.Tensor, error) {
-	if len(ids) == 0 || len(ids[0]) == 0 {
-		return nil, errors.New("gpt2: empty input")
+	if len(ids) > 0 && len(ids[0]) > m.Config.NPositions {
+		return nil, fmt.Errorf("gpt2: %d tokens is longer than n_positions %d", len(ids[0]), m.Config.NPositions)
 	}
-	T := len(ids[0])
-	if T > m.Config.NPositions {
-		return nil, fmt.Errorf("gpt2: %d tokens is longer than n_positions %d", T, m.Config.NPositions)
-	}
-	flat := make([]int32, 0, len(ids)*T)
-	for b, row := range ids {
-		if len(row) != T {
-			return nil, fmt.Errorf("gpt2: sequence %d has %d tokens, sequence 0 has %d (pad them)", b, len(row), T)
-		}
+	for _, row := range ids {
 		for _, id := range row {
 			if id < 0 || id >= m.Config.VocabSize {
 				return nil, fmt.Errorf("gpt2: token id %d is outside the vocabulary (size %d)", id, m.Config.VocabSize)
 			}
-			flat = append(flat, int32(id))
 		}
 	}
-	return tensors.FromFlatDataAndDimensions(flat, len(ids), T), nil
+	return IDsTensor(ids)
 }
 
 func positionsFor(B, T int) *tensors.Tensor {
@@ -367,20 +359,28 @@ func (m *Model) labelsTensor(ids, labels [][]int) (*tensors.Tensor, error) {
 	if labels == nil {
 		labels = ids
 	}
-	if len(labels) != len(ids) {
-		return nil, errors.New("gpt2: labels and inputs differ in batch size")
+	if len(labels) != len(ids) || len(labels[0]) != len(ids[0]) {
+		return nil, errors.New("gpt2: labels and inputs differ in shape")
 	}
-	T := len(ids[0])
-	flat := make([]int32, 0, len(ids)*T)
-	for b, row := range labels {
+	return IDsTensor(labels)
+}
+
+// IDsTensor packs a rectangular batch of token ids (or labels) as an int32 tensor [B, T].
+func IDsTensor(batch [][]int) (*tensors.Tensor, error) {
+	if len(batch) == 0 || len(batch[0]) == 0 {
+		return nil, errors.New("gpt2: empty batch")
+	}
+	T := len(batch[0])
+	flat := make([]int32, 0, len(batch)*T)
+	for i, row := range batch {
 		if len(row) != T {
-			return nil, fmt.Errorf("gpt2: labels %d has %d tokens, want %d", b, len(row), T)
+			return nil, fmt.Errorf("gpt2: sequence %d has %d tokens, sequence 0 has %d (pad them)", i, len(row), T)
 		}
-		for _, l := range row {
-			flat = append(flat, int32(l))
+		for _, v := range row {
+			flat = append(flat, int32(v))
 		}
 	}
-	return tensors.FromFlatDataAndDimensions(flat, len(ids), T), nil
+	return tensors.FromFlatDataAndDimensions(flat, len(batch), T), nil
 }
 
 func (m *Model) lossAndGrads(ids, labels [][]int, grads bool) (float64, map[string]*tensorfile.Tensor, error) {

@@ -61,23 +61,8 @@ func (s *Step) Run(ids, labels *tensors.Tensor, lr float64) (loss, gradNorm floa
 	return float64(tensors.MustCopyFlatData[float32](out[0])[0]), float64(tensors.MustCopyFlatData[float32](out[1])[0]), nil
 }
 
-// IDsTensor packs a rectangular batch of token ids as an int32 tensor [B, T].
-func IDsTensor(batch [][]int) (*tensors.Tensor, error) {
-	if len(batch) == 0 || len(batch[0]) == 0 {
-		return nil, fmt.Errorf("train: empty batch")
-	}
-	T := len(batch[0])
-	flat := make([]int32, 0, len(batch)*T)
-	for i, row := range batch {
-		if len(row) != T {
-			return nil, fmt.Errorf("train: row %d has %d tokens, want %d", i, len(row), T)
-		}
-		for _, v := range row {
-			flat = append(flat, int32(v))
-		}
-	}
-	return tensors.FromFlatDataAndDimensions(flat, len(batch), T), nil
-}
+// IDsTensor packs a rectangular batch of token ids as an int32 tensor [B, T] (gpt2.IDsTensor).
+func IDsTensor(batch [][]int) (*tensors.Tensor, error) { return gpt2.IDsTensor(batch) }
 
 // accumStep is training with gradient accumulation: k micro-batches add their gradients (each
 // divided by k) into accumulators, and the k-th applies the optimizer to them.

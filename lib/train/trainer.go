@@ -158,6 +158,11 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 		t.History = state.LogHistory
 		fmt.Fprintf(log, "Resuming from %s at step %d\n", dir, state.GlobalStep)
 	}
+	if n := t.Model.Backend.NumDevices(); n > 1 {
+		// Not yet: sharding the batch over devices (GoMLX AutoSharding) needs a multi-device backend
+		// to build and verify it, which this project has not had. See docs/data-parallel.md.
+		fmt.Fprintf(log, "warning: the backend has %d devices; this Trainer uses device 0 only (data parallelism across devices is not implemented yet)\n", n)
+	}
 	fmt.Fprintf(log, "***** Running training *****\n  Num examples = %d\n  Num Epochs = %d\n  Instantaneous batch size per device = %d\n  Total train batch size = %d\n  Gradient Accumulation steps = %d\n  Total optimization steps = %d\n  Number of trainable parameters = %d\n",
 		len(idx), int(math.Ceil(float64(total)/float64(stepsPerEpoch))), bs, bs*a.GradientAccumulationSteps, a.GradientAccumulationSteps, total, t.Model.NumParameters())
 	fmt.Fprintf(log, "%-8s %s\n", "Step", "Training Loss")
