@@ -23,6 +23,13 @@ type Report struct {
 	// Fallback holds the error of the automatically chosen backend when it failed to start and the
 	// pure-Go backend was used instead ("" otherwise).
 	Fallback string
+	// XLACache is the folder of XLA's compilation caches, when GPT_XLA_CACHE=1 turned them on.
+	XLACache string
+}
+
+func truthyEnv(sys System, key string) bool {
+	v := strings.ToLower(strings.TrimSpace(sys.getenv(key)))
+	return v == "1" || v == "true" || v == "yes"
 }
 
 // String formats the report on a few lines.
@@ -43,6 +50,9 @@ func (r *Report) String() string {
 		}
 	} else if len(r.Searched) > 0 {
 		fmt.Fprintf(&b, "plugins searched: %s\n", strings.Join(r.Searched, ", "))
+	}
+	if r.XLACache != "" {
+		fmt.Fprintf(&b, "xla cache: %s\n", r.XLACache)
 	}
 	for i, d := range r.Devices {
 		fmt.Fprintf(&b, "device %d: %s\n", i, d)
@@ -86,6 +96,14 @@ func New(opts ...Option) (compute.Backend, *Report, error) {
 		}
 	}
 	report := &Report{Choice: *choice}
+	if choice.Plugin != nil && truthyEnv(sys, EnvXLACache) {
+		if root, err := os.UserCacheDir(); err == nil {
+			if flags, dir, err := CacheFlags(filepath.Join(root, "gonb-gpt"), choice.Plugin, os.Getenv("XLA_FLAGS")); err == nil {
+				_ = os.Setenv("XLA_FLAGS", flags)
+				report.XLACache = dir
+			}
+		}
+	}
 	b, err := start(choice.Config)
 	if err != nil {
 		_, fromEnv := sys.LookupEnv(EnvBackend)
