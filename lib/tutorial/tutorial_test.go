@@ -1,0 +1,64 @@
+package tutorial
+
+import (
+	"context"
+	"testing"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend"
+	"github.com/gonb-gpt/tutorial/lib/gpt2"
+	"github.com/gonb-gpt/tutorial/lib/tokenizer"
+)
+
+func TestLoadModesAndOverrides(t *testing.T) {
+	t.Setenv("GPT_WORKDIR", t.TempDir())
+	t.Setenv("GPT_QUICK", "")
+	full := Load()
+	if full.Quick || full.NLayer != 12 || full.BlockSize != 1024 || full.ModelID != RuGPT3 || full.ScratchArgs().NumTrainEpochs != 30 {
+		t.Errorf("full mode: %+v", full)
+	}
+	t.Setenv("GPT_QUICK", "1")
+	t.Setenv("GPT_BLOCK_SIZE", "32")
+	t.Setenv("HF_HOME", "")
+	q := Load()
+	if !q.Quick || q.NLayer != 2 || q.BlockSize != 32 || q.ModelID != QuickModelID || q.ScratchArgs().MaxSteps <= 0 {
+		t.Errorf("quick mode: %+v", q)
+	}
+}
+
+// Quick mode's fake hub serves a model that downloads, loads and tokenizes like ruGPT-3.
+func TestQuickHub(t *testing.T) {
+	t.Setenv("GPT_WORKDIR", t.TempDir())
+	t.Setenv("GPT_QUICK", "1")
+	t.Setenv("HF_HOME", "")
+	t.Setenv("HF_HUB_OFFLINE", "")
+	p := Load()
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := p.PretrainedDir(context.Background(), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := gpt2.Load(b, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Config.VocabSize != 50264 || tok.VocabSize() != 50258 {
+		t.Errorf("vocab %d / tokenizer %d", m.Config.VocabSize, tok.VocabSize())
+	}
+	e, _ := tok.Encode("Мне нравится, что вы ")
+	if len(e.IDs) != 6 || e.IDs[0] != 11233 {
+		t.Errorf("ruGPT-3 tokenization: %v", e.IDs)
+	}
+	// The fake hub is gone, the cache answers.
+	again, err := p.PretrainedDir(context.Background(), b)
+	if err != nil || again != dir {
+		t.Errorf("second download: %s %v", again, err)
+	}
+}
