@@ -20,21 +20,27 @@ type Step struct {
 	exec  *model.Exec
 }
 
+// trainingGradients builds, in training mode, the loss of ids/labels and the gradient of every
+// parameter (in m.ParamNames order).
+func trainingGradients(m *gpt2.Model, store *model.Store, ids, labels *Node) (loss *Node, params, grads []*Node) {
+	// Training mode before any variable is used: otherwise backends that prefer constants for
+	// variables (the pure-Go one) bake the weights into the program, and updates are lost.
+	store.SetTraining(ids.Graph(), true)
+	loss = m.LossGraph(store, ids, labels, true)
+	names := m.ParamNames()
+	params = make([]*Node, len(names))
+	for i, n := range names {
+		params[i] = m.Param(loss.Graph(), n)
+	}
+	return loss, params, Gradient(loss, params...)
+}
+
 // NewStep prepares a training step for a model and optimizer.
 func NewStep(m *gpt2.Model, opt *optim.AdamW) (*Step, error) {
 	names := m.ParamNames()
 	e, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
-		// Training mode before any variable is used: otherwise backends that prefer constants for
-		// variables (the pure-Go one) bake the weights into the program, and updates are lost.
-		store.SetTraining(in[0].Graph(), true)
-		loss := m.LossGraph(store, in[0], in[1], true)
-		g := loss.Graph()
-		params := make([]*Node, len(names))
-		for i, n := range names {
-			params[i] = m.Param(g, n)
-		}
-		grads := Gradient(loss, params...)
+		loss, params, grads := trainingGradients(m, store, in[0], in[1])
 		norm := opt.Apply(store, names, params, grads, in[2])
 		return []*Node{loss, norm}
 	})
@@ -82,14 +88,8 @@ func newAccumStep(m *gpt2.Model, opt *optim.AdamW, k int) (*accumStep, error) {
 	}
 	acc, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
-		store.SetTraining(in[0].Graph(), true)
-		loss := m.LossGraph(store, in[0], in[1], true)
+		loss, params, grads := trainingGradients(m, store, in[0], in[1])
 		g := loss.Graph()
-		params := make([]*Node, len(names))
-		for i, n := range names {
-			params[i] = m.Param(g, n)
-		}
-		grads := Gradient(loss, params...)
 		for i, n := range names {
 			v := accVar(store, n, params[i])
 			v.SetNodeValue(Add(v.NodeValue(g), DivScalar(grads[i], float64(k))))
