@@ -378,6 +378,18 @@ func readTorchBin(filename string) (out map[string]*Tensor, err error) {
 	return out, nil
 }
 
+// contiguous reports a row-major (C order) layout.
+func contiguous(size, stride []int) bool {
+	want := 1
+	for k := len(size) - 1; k >= 0; k-- {
+		if size[k] != 1 && stride[k] != want {
+			return false
+		}
+		want *= size[k]
+	}
+	return true
+}
+
 // torchToFloat32 copies a (possibly strided) view of a floating-point storage; integer storages
 // (buffers) give nil.
 func torchToFloat32(t *pytorch.Tensor) (*Tensor, error) {
@@ -405,6 +417,13 @@ func torchToFloat32(t *pytorch.Tensor) (*Tensor, error) {
 		return nil, fmt.Errorf("size %v / stride %v", t.Size, t.Stride)
 	}
 	out := &Tensor{Shape: append([]int(nil), t.Size...), DType: dtype, Data: make([]float32, count)}
+	if contiguous(t.Size, t.Stride) {
+		if t.StorageOffset < 0 || t.StorageOffset+count > len(data) {
+			return nil, fmt.Errorf("view (offset %d, size %v) outside its storage of %d", t.StorageOffset, t.Size, len(data))
+		}
+		copy(out.Data, data[t.StorageOffset:t.StorageOffset+count])
+		return out, nil
+	}
 	idx := make([]int, len(t.Size))
 	for i := range count {
 		off := t.StorageOffset
