@@ -6,8 +6,11 @@ import (
 	"encoding/binary"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/nlpodyssey/gopickle/pytorch"
 
 	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
 )
@@ -114,5 +117,21 @@ func TestHalfToFloat32(t *testing.T) {
 		if got := halfToFloat32(bits); got != want {
 			t.Errorf("half %#04x = %v, want %v", bits, got, want)
 		}
+	}
+}
+
+func TestTorchViews(t *testing.T) {
+	storage := &pytorch.FloatStorage{Data: []float32{0, 1, 2, 3, 4, 5, 6}}
+	// A contiguous 2×3 view from offset 1, and its transpose (3×2, strides 1 and 3).
+	got, err := torchToFloat32(&pytorch.Tensor{Source: storage, StorageOffset: 1, Size: []int{2, 3}, Stride: []int{3, 1}})
+	if err != nil || !reflect.DeepEqual(got.Data, []float32{1, 2, 3, 4, 5, 6}) {
+		t.Errorf("contiguous: %v %v", got, err)
+	}
+	got, err = torchToFloat32(&pytorch.Tensor{Source: storage, StorageOffset: 1, Size: []int{3, 2}, Stride: []int{1, 3}})
+	if err != nil || !reflect.DeepEqual(got.Data, []float32{1, 4, 2, 5, 3, 6}) {
+		t.Errorf("transposed: %v %v", got, err)
+	}
+	if _, err := torchToFloat32(&pytorch.Tensor{Source: storage, StorageOffset: 5, Size: []int{2, 3}, Stride: []int{3, 1}}); err == nil {
+		t.Error("a view past its storage: no error")
 	}
 }
