@@ -18,6 +18,15 @@ type Step struct {
 	Model *gpt2.Model
 	Opt   *optim.AdamW
 	exec  *model.Exec
+	dp    *dataParallel // nil: one device
+}
+
+// Devices is the number of devices the step runs on (its batch must split evenly over them).
+func (s *Step) Devices() int {
+	if s.dp == nil {
+		return 1
+	}
+	return s.dp.devices
 }
 
 // trainingGradients builds, in training mode, the loss of ids/labels and the gradient of every
@@ -47,7 +56,18 @@ func NewStep(m *gpt2.Model, opt *optim.AdamW) (*Step, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	return &Step{Model: m, Opt: opt, exec: e}, nil
+	step := &Step{Model: m, Opt: opt, exec: e}
+	if step.dp, err = newDataParallel(m.Backend.NumDevices()); err != nil {
+		return nil, err
+	}
+	if step.dp != nil {
+		step.exec = e.AutoSharding(step.dp.batchSpec.Mesh).WithInputShardingSpecs(step.dp.batchSpec, step.dp.batchSpec, step.dp.rep).
+			WithOutputShardingSpecs(step.dp.rep, step.dp.rep)
+		if err := step.exec.SetDefaultShardingSpec(step.dp.rep); err != nil {
+			return nil, fmt.Errorf("train: data parallel: %w", err)
+		}
+	}
+	return step, nil
 }
 
 // Run trains on one batch (ids and labels [B, T] int32) at learning rate lr, returning the loss
@@ -58,6 +78,11 @@ func (s *Step) Run(ids, labels *tensors.Tensor, lr float64) (loss, gradNorm floa
 			err = fmt.Errorf("train step: %v", r)
 		}
 	}()
+	if s.dp != nil {
+		loss, gradNorm, err = s.runParallel(ids, labels, lr)
+		s.Model.WeightsChanged()
+		return loss, gradNorm, err
+	}
 	out, err := s.exec.Call(ids, labels, float32(lr))
 	if err != nil {
 		return 0, 0, fmt.Errorf("train step: %w", err)

@@ -130,8 +130,18 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 	} else if t.accum, err = newAccumStep(t.Model, opt, a.GradientAccumulationSteps); err != nil {
 		return nil, err
 	}
+	devices := 1
+	if t.step != nil {
+		devices = t.step.Devices()
+	} else if n := t.Model.Backend.NumDevices(); n > 1 {
+		fmt.Fprintf(log, "warning: gradient accumulation runs on one of the %d devices\n", n)
+	}
+	if devices > 1 {
+		fmt.Fprintf(log, "data parallel over %d devices (unverified: see docs/data-parallel.md; GPT_DATA_PARALLEL=0 turns it off)\n", devices)
+	}
 	idx := t.indices()
-	bs := a.PerDeviceTrainBatchSize
+	// The global batch is per_device_train_batch_size on each device.
+	bs := a.PerDeviceTrainBatchSize * devices
 	batchesPerEpoch := (len(idx) + bs - 1) / bs
 	stepsPerEpoch := max(1, batchesPerEpoch/a.GradientAccumulationSteps)
 	total := a.MaxSteps
@@ -158,13 +168,8 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 		t.History = state.LogHistory
 		fmt.Fprintf(log, "Resuming from %s at step %d\n", dir, state.GlobalStep)
 	}
-	if n := t.Model.Backend.NumDevices(); n > 1 {
-		// Not yet: sharding the batch over devices (GoMLX AutoSharding) needs a multi-device backend
-		// to build and verify it, which this project has not had. See docs/data-parallel.md.
-		fmt.Fprintf(log, "warning: the backend has %d devices; this Trainer uses device 0 only (data parallelism across devices is not implemented yet)\n", n)
-	}
 	fmt.Fprintf(log, "***** Running training *****\n  Num examples = %d\n  Num Epochs = %d\n  Instantaneous batch size per device = %d\n  Total train batch size = %d\n  Gradient Accumulation steps = %d\n  Total optimization steps = %d\n  Number of trainable parameters = %d\n",
-		len(idx), int(math.Ceil(float64(total)/float64(stepsPerEpoch))), bs, bs*a.GradientAccumulationSteps, a.GradientAccumulationSteps, total, t.Model.NumParameters())
+		len(idx), int(math.Ceil(float64(total)/float64(stepsPerEpoch))), a.PerDeviceTrainBatchSize, bs*a.GradientAccumulationSteps, a.GradientAccumulationSteps, total, t.Model.NumParameters())
 	fmt.Fprintf(log, "%-8s %s\n", "Step", "Training Loss")
 
 	var barW io.Writer = os.Stderr
@@ -192,6 +197,10 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 		sel := make([]int, 0, bs)
 		for _, k := range order[b*bs : min(len(order), (b+1)*bs)] {
 			sel = append(sel, idx[k])
+		}
+		if sel = evenRows(sel, devices); len(sel) == 0 {
+			micro++ // too few blocks left in this epoch for every device: on to the next epoch
+			continue
 		}
 		ids := batchTensor(t.TrainData, sel)
 		lr := a.LRAt(state.GlobalStep, total)
@@ -310,4 +319,13 @@ func (t *Trainer) Evaluate() (float64, error) {
 		n += len(batch)
 	}
 	return sum / float64(n), nil
+}
+
+// evenRows trims a batch so that it splits evenly over the devices (the epoch's last, short batch
+// loses its remainder; HF's distributed sampler pads instead).
+func evenRows(sel []int, devices int) []int {
+	if devices <= 1 {
+		return sel
+	}
+	return sel[:len(sel)/devices*devices]
 }

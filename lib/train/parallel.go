@@ -1,0 +1,71 @@
+package train
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/gomlx/compute/distributed"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/core/tensors/dtensor"
+)
+
+// EnvDataParallel set to "0" keeps training on one device when the backend has several.
+const EnvDataParallel = "GPT_DATA_PARALLEL"
+
+// dataParallel is the sharding of a training step over the devices of a backend: a one-axis
+// "data" mesh, the batch (axis 0 of ids and labels) split across it, weights, optimizer state and
+// outputs replicated. GoMLX's AutoSharding compiles one program for all devices in which the loss
+// is the global mean and the gradients are averaged.
+//
+// UNVERIFIED: no multi-device backend was available to run it (GoMLX's Go backend has no distributed
+// ops; the lent GPU machines have one device). See docs/data-parallel.md.
+type dataParallel struct {
+	devices   int
+	batchSpec *distributed.ShardingSpec
+	rep       *distributed.ShardingSpec
+}
+
+// newDataParallel returns the sharding for n devices, or nil when n < 2 or it is turned off.
+func newDataParallel(n int) (*dataParallel, error) {
+	if n < 2 || os.Getenv(EnvDataParallel) == "0" {
+		return nil, nil
+	}
+	mesh, err := distributed.NewDeviceMesh([]int{n}, []string{"data"})
+	if err != nil {
+		return nil, fmt.Errorf("data parallel: %w", err)
+	}
+	batchSpec, err := distributed.BuildSpec(mesh).S("data").R().Done()
+	if err != nil {
+		return nil, fmt.Errorf("data parallel: %w", err)
+	}
+	return &dataParallel{devices: n, batchSpec: batchSpec, rep: distributed.NewReplicatedShardingSpec(mesh)}, nil
+}
+
+// run executes a sharded step: ids and labels split by rows, lr replicated; returns the replicated
+// loss and gradient norm.
+func (s *Step) runParallel(ids, labels *tensors.Tensor, lr float64) (loss, norm float64, err error) {
+	dp := s.dp
+	if ids.Shape().Dim(0)%dp.devices != 0 {
+		return 0, 0, fmt.Errorf("data parallel: a batch of %d rows does not split over %d devices", ids.Shape().Dim(0), dp.devices)
+	}
+	idsD, err := dtensor.ShardTensor(dp.batchSpec, ids)
+	if err != nil {
+		return 0, 0, err
+	}
+	labD, err := dtensor.ShardTensor(dp.batchSpec, labels)
+	if err != nil {
+		return 0, 0, err
+	}
+	lrD, err := dtensor.ShardTensor(dp.rep, tensors.FromValue(float32(lr)))
+	if err != nil {
+		return 0, 0, err
+	}
+	out, err := s.exec.DistributedExec(idsD, labD, lrD)
+	if err != nil {
+		return 0, 0, fmt.Errorf("train step (data parallel): %w", err)
+	}
+	first := func(d *dtensor.Tensor) float64 {
+		return float64(tensors.MustCopyFlatData[float32](d.Shards()[0])[0])
+	}
+	return first(out[0]), first(out[1]), nil
+}
