@@ -16,11 +16,19 @@ import (
 )
 
 // Scrape writes dataset.txt: the tutorial's eight lib.ru pages (cached in the work folder), or in
-// quick mode the two vendored pages from a local mirror.
+// quick mode the two vendored pages from a local mirror. GPT_LIBRU_MIRROR=DIR serves the eight
+// pages from a local copy instead of lib.ru (e.g. ../shared/libru-mirror, offline).
 func (p *Params) Scrape(ctx context.Context, compat bool, out string, log io.Writer) (*corpus.Result, error) {
 	urls := corpus.DefaultURLs
 	fetcher := &corpus.Fetcher{CacheDir: p.Path("libru-cache")}
-	if p.Quick {
+	if dir := os.Getenv("GPT_LIBRU_MIRROR"); dir != "" {
+		m, err := corpus.StartMirror(dir)
+		if err != nil {
+			return nil, err
+		}
+		defer m.Close()
+		fetcher.BaseURL, fetcher.Delay, fetcher.CacheDir = m.URL, -1, ""
+	} else if p.Quick {
 		m, err := corpus.StartMirror("")
 		if err != nil {
 			return nil, err

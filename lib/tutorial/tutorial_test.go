@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
+	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
 	"github.com/gonb-gpt/tutorial/lib/tokenizer"
 )
 
@@ -60,5 +61,20 @@ func TestQuickHub(t *testing.T) {
 	again, err := p.PretrainedDir(context.Background(), b)
 	if err != nil || again != dir {
 		t.Errorf("second download: %s %v", again, err)
+	}
+}
+
+func TestScrapeFromLocalMirror(t *testing.T) {
+	mirror := sharedtest.Path(t, "libru-mirror")
+	t.Setenv("GPT_WORKDIR", t.TempDir())
+	t.Setenv("GPT_QUICK", "")
+	t.Setenv("GPT_LIBRU_MIRROR", mirror)
+	p := Load()
+	res, err := p.Scrape(context.Background(), false, p.Path("dataset.txt"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Pages) != 8 || res.Bytes < 10_000_000 {
+		t.Errorf("%d pages, %d bytes", len(res.Pages), res.Bytes)
 	}
 }
