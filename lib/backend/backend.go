@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/gomlx/compute"
+	"github.com/gonb-gpt/tutorial/lib/internal/envflag"
 	// The pure-Go backend is always compiled in: it is the default that runs anywhere.
 	_ "github.com/gomlx/compute/gobackend"
 )
@@ -25,11 +26,6 @@ type Report struct {
 	Fallback string
 	// XLACache is the folder of XLA's compilation caches, when GPT_XLA_CACHE=1 turned them on.
 	XLACache string
-}
-
-func truthyEnv(sys System, key string) bool {
-	v := strings.ToLower(strings.TrimSpace(sys.getenv(key)))
-	return v == "1" || v == "true" || v == "yes"
 }
 
 // String formats the report on a few lines.
@@ -96,7 +92,7 @@ func New(opts ...Option) (compute.Backend, *Report, error) {
 		}
 	}
 	report := &Report{Choice: *choice}
-	if choice.Plugin != nil && truthyEnv(sys, EnvXLACache) {
+	if choice.Plugin != nil && envflag.True(sys.getenv(EnvXLACache)) {
 		if root, err := os.UserCacheDir(); err == nil {
 			if flags, dir, err := CacheFlags(filepath.Join(root, "gonb-gpt"), choice.Plugin, os.Getenv("XLA_FLAGS")); err == nil {
 				_ = os.Setenv("XLA_FLAGS", flags)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -119,7 +120,7 @@ func (m *Model) SetWeights(weights map[string]*tensorfile.Tensor) error {
 			problems = append(problems, fmt.Sprintf("missing %s %v", n, want[n]))
 			continue
 		}
-		if !equalDims(t.Shape, want[n]) {
+		if !slices.Equal(t.Shape, want[n]) {
 			problems = append(problems, fmt.Sprintf("%s: checkpoint %v, model %v", n, t.Shape, want[n]))
 		}
 	}
@@ -144,18 +145,6 @@ func (m *Model) SetWeights(weights map[string]*tensorfile.Tensor) error {
 		m.Warnings = append(m.Warnings, "checkpoint tensors not used: "+strings.Join(unused, ", "))
 	}
 	return nil
-}
-
-func equalDims(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Weights returns the parameters as float32 tensors under their HF names.

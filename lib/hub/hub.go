@@ -25,6 +25,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/gonb-gpt/tutorial/lib/internal/envflag"
 )
 
 // DefaultEndpoint is the hub's address.
@@ -75,7 +77,7 @@ func New() *Client {
 	if c.CacheDir == "" {
 		c.CacheDir = filepath.Join(home, "hub")
 	}
-	c.Offline = truthy(os.Getenv("HF_HUB_OFFLINE"))
+	c.Offline = envflag.True(os.Getenv("HF_HUB_OFFLINE"))
 	c.token = os.Getenv("HF_TOKEN")
 	if c.token == "" {
 		c.token = os.Getenv("HUGGING_FACE_HUB_TOKEN")
@@ -90,14 +92,6 @@ func New() *Client {
 
 // SetToken sets the access token (instead of HF_TOKEN).
 func (c *Client) SetToken(token string) { c.token = token }
-
-func truthy(v string) bool {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "true", "yes", "on":
-		return true
-	}
-	return false
-}
 
 var reRepoID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$`)
 

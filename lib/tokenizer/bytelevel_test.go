@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
@@ -35,7 +36,7 @@ func checkByteLevel(t *testing.T, tok *Tokenizer, goldenPath string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !equalInts(e.IDs, c.IDs) || dec != c.Decoded {
+		if !slices.Equal(e.IDs, c.IDs) || dec != c.Decoded {
 			bad++
 			if bad <= 5 {
 				t.Errorf("%q: ids %v decoded %q; HF %v %q", c.Text, e.IDs, dec, c.IDs, c.Decoded)
@@ -104,7 +105,7 @@ func TestLoadDirVocabMerges(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !equalInts(e.IDs, c.IDs) {
+				if !slices.Equal(e.IDs, c.IDs) {
 					t.Fatalf("%q: %v, HF %v", c.Text, e.IDs, c.IDs)
 				}
 			}

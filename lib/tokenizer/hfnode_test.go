@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
@@ -91,7 +92,7 @@ func TestSavedTokenizersLoadInHF(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%q: %v", s, err)
 				}
-				if !equalInts(e.IDs, hf[i]) {
+				if !slices.Equal(e.IDs, hf[i]) {
 					t.Errorf("%q: ours %v, HF %v", s, e.IDs, hf[i])
 				}
 			}

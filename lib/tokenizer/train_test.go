@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,22 +68,10 @@ func checkAgainstHF(t *testing.T, dir, corpus string) {
 			t.Errorf("%q: %v", c.Text, err)
 			continue
 		}
-		if strings.Join(e.Tokens, "|") != strings.Join(c.Tokens, "|") || !equalInts(e.IDs, c.IDs) {
+		if strings.Join(e.Tokens, "|") != strings.Join(c.Tokens, "|") || !slices.Equal(e.IDs, c.IDs) {
 			t.Errorf("%q: tokens %q ids %v; HF %q %v", c.Text, e.Tokens, e.IDs, c.Tokens, c.IDs)
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestTrainMatchesHFSmall(t *testing.T) {

@@ -2,6 +2,7 @@ package tutorial
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -110,7 +111,7 @@ func tokenID(tok *tokenizer.Tokenizer, s string) *int {
 func (p *Params) ScratchModel(backend compute.Backend, tok *tokenizer.Tokenizer) (*gpt2.Model, error) {
 	dir := p.Path("gpt2-scratch-init")
 	cfg := p.ScratchConfig(tok)
-	if m, err := gpt2.Load(backend, dir); err == nil && m.Config.VocabSize == cfg.VocabSize && m.Config.NEmbd == cfg.NEmbd && m.Config.NLayer == cfg.NLayer {
+	if m, err := gpt2.Load(backend, dir); err == nil && sameConfig(m.Config, cfg) {
 		return m, nil
 	}
 	m, err := gpt2.New(backend, cfg, 42)
@@ -169,11 +170,15 @@ func (p *Params) FinetuneArgs() *train.TrainingArguments {
 	a := train.DefaultArguments(p.Path("gpt2-finetune"))
 	a.NumTrainEpochs, a.LearningRate, a.WarmupSteps, a.SaveSteps = p.FTEpochs, p.FTLearningRate, p.Warmup, p.SaveSteps
 	a.MaxSteps, a.LoggingSteps, a.PerDeviceTrainBatchSize, a.SaveTotalLimit = p.FTMaxSteps, p.LoggingSteps, p.FTBatchSize, 3
-	if !p.Quick {
-		a.NumTrainEpochs = 30
-	}
 	if p.Quick {
 		a.LoggingSteps, a.SaveSteps = 10, 20
 	}
 	return a
+}
+
+// sameConfig compares two configurations as config.json would hold them.
+func sameConfig(a, b *gpt2.Config) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
 }

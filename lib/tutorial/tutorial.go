@@ -10,7 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
+
+	"github.com/gonb-gpt/tutorial/lib/internal/envflag"
 )
 
 // Params are the notebooks' parameters.
@@ -53,7 +54,7 @@ const RuGPT3 = "ai-forever/rugpt3small_based_on_gpt2"
 // Load reads the parameters: the tutorial's values, or quick mode's (GPT_QUICK=1), then each
 // environment override.
 func Load() *Params {
-	p := &Params{Quick: truthy(os.Getenv("GPT_QUICK"))}
+	p := &Params{Quick: envflag.True(os.Getenv("GPT_QUICK"))}
 	if p.Quick {
 		*p = Params{Quick: true, VocabSize: 30000, NLayer: 2, NEmbd: 64, NHead: 4, NPositions: 128, BlockSize: 64,
 			MaxSteps: 150, Warmup: 10, SaveSteps: 100, LoggingSteps: 25, BatchSize: 16, LearningRate: 5e-3,
@@ -107,14 +108,6 @@ func (p *Params) String() string {
 	}
 	return fmt.Sprintf("Режим: %s\nРабочий каталог: %s\nGPT-2 с нуля: n_layer=%d n_embd=%d n_head=%d n_positions=%d block_size=%d\nДо-обучение: %s",
 		mode, p.WorkDir, p.NLayer, p.NEmbd, p.NHead, p.NPositions, p.BlockSize, p.ModelID)
-}
-
-func truthy(v string) bool {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "true", "yes", "on":
-		return true
-	}
-	return false
 }
 
 func envInt(dst *int, key string) {

@@ -2,6 +2,7 @@ package tutorial
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -76,5 +77,38 @@ func TestScrapeFromLocalMirror(t *testing.T) {
 	}
 	if len(res.Pages) != 8 || res.Bytes < 10_000_000 {
 		t.Errorf("%d pages, %d bytes", len(res.Pages), res.Bytes)
+	}
+}
+
+// The untrained model is made once and then read back, unless the asked config changes.
+func TestScratchModelReused(t *testing.T) {
+	t.Setenv("GPT_WORKDIR", t.TempDir())
+	t.Setenv("GPT_QUICK", "1")
+	p := Load()
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vocab := map[string]int{"a": 0, "b": 1, "ab": 2}
+	model, err := tokenizer.NewBPE(vocab, [][2]string{{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := tokenizer.New(model)
+	if _, err := p.ScratchModel(b, tok); err != nil {
+		t.Fatal(err)
+	}
+	st1, _ := os.Stat(p.Path("gpt2-scratch-init/model.safetensors"))
+	if _, err := p.ScratchModel(b, tok); err != nil {
+		t.Fatal(err)
+	}
+	st2, _ := os.Stat(p.Path("gpt2-scratch-init/model.safetensors"))
+	if !st1.ModTime().Equal(st2.ModTime()) {
+		t.Error("the untrained model was made again for the same config")
+	}
+	p.NHead = 2
+	m, err := p.ScratchModel(b, tok)
+	if err != nil || m.Config.NHead != 2 {
+		t.Errorf("a changed config reused the old model: %v %v", m.Config.NHead, err)
 	}
 }

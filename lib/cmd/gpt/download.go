@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path"
+	"strings"
 
 	"github.com/gonb-gpt/tutorial/lib/hub"
 )
@@ -39,7 +41,7 @@ tokenizer files, generation_config.json). HF_TOKEN authenticates; HF_HUB_OFFLINE
 	var include stringList
 	fs.Var(&include, "include", "download the files matching this glob (repeatable) instead of the model's files")
 	quiet := fs.Bool("quiet", false, "no progress bars")
-	if err := parse(fs, reorder(args)); err != nil {
+	if err := parse(fs, reorder(fs, args)); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
@@ -99,14 +101,22 @@ func downloadMatching(ctx context.Context, c *hub.Client, repoID, revision strin
 }
 
 // reorder moves flags after a positional argument to the front (the flag package stops at the
-// first non-flag).
-func reorder(args []string) []string {
+// first non-flag); a flag's value goes with it unless fs says the flag is boolean.
+func reorder(fs *flag.FlagSet, args []string) []string {
+	takesValue := func(a string) bool {
+		f := fs.Lookup(strings.TrimLeft(a, "-"))
+		if f == nil || strings.Contains(a, "=") {
+			return false
+		}
+		b, ok := f.Value.(interface{ IsBoolFlag() bool })
+		return !ok || !b.IsBoolFlag()
+	}
 	var flags, pos []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		if len(a) > 1 && a[0] == '-' {
 			flags = append(flags, a)
-			if !containsEq(a) && i+1 < len(args) && !isBoolFlag(a) {
+			if i+1 < len(args) && takesValue(a) {
 				flags = append(flags, args[i+1])
 				i++
 			}
@@ -116,14 +126,3 @@ func reorder(args []string) []string {
 	}
 	return append(flags, pos...)
 }
-
-func containsEq(s string) bool {
-	for _, c := range s {
-		if c == '=' {
-			return true
-		}
-	}
-	return false
-}
-
-func isBoolFlag(a string) bool { return a == "--quiet" || a == "-quiet" }
