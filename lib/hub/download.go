@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,7 +11,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,10 +19,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/gonb-gpt/tutorial/lib/fileutil"
+	"github.com/gofrs/flock"
+
 	"github.com/gonb-gpt/tutorial/lib/progress"
 )
 
@@ -44,87 +44,14 @@ func (r *RepoInfo) Files() []string {
 	return out
 }
 
-// httpStatusError is an unwanted response.
-type httpStatusError struct {
-	status    int
-	errorCode string
-	what      string
-}
-
-func (e *httpStatusError) Error() string {
-	msg := fmt.Sprintf("%s: %d %s", e.what, e.status, http.StatusText(e.status))
-	if kind := e.Unwrap(); kind != nil {
-		msg += " (" + kind.Error() + ")"
-	}
-	return msg
-}
-
-func (e *httpStatusError) Unwrap() error {
-	switch {
-	case e.status == http.StatusUnauthorized || e.status == http.StatusForbidden || e.errorCode == "GatedRepo":
-		return ErrUnauthorized
-	case e.status == http.StatusNotFound:
-		return ErrNotFound
-	}
-	return nil
-}
-
-func (c *Client) newRequest(ctx context.Context, method, u string) (*http.Request, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("User-Agent", c.UserAgent)
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	return req, nil
-}
-
-// retryable: network trouble, 5xx, 429.
-func retryable(err error) bool {
-	var he *httpStatusError
-	if errors.As(err, &he) {
-		return he.status >= 500 || he.status == http.StatusTooManyRequests
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, ErrChecksum) {
-		return false
-	}
-	var ne net.Error
-	var oe *net.OpError
-	return errors.As(err, &ne) || errors.As(err, &oe) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)
-}
-
-// retry runs fn with exponential backoff on retryable errors.
-func (c *Client) retry(ctx context.Context, fn func() error) error {
-	wait := c.Backoff
-	if wait == 0 {
-		wait = time.Second
-	}
-	for attempt := 0; ; attempt++ {
-		err := fn()
-		if err == nil || !retryable(err) || attempt >= c.Retries {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait *= 2
+func (c *Client) notef(format string, args ...any) {
+	if c.Progress != nil {
+		fmt.Fprintf(c.Progress, "hub: "+format+"\n", args...)
 	}
 }
 
-func cleanURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-// Info fetches a revision's commit and file list from the API.
+// Info fetches a revision's commit and file list from the API (following the redirect of a
+// renamed repository).
 func (c *Client) Info(ctx context.Context, repoID, revision string) (*RepoInfo, error) {
 	if c.Offline {
 		return nil, fmt.Errorf("repo %s: %w", repoID, ErrOffline)
@@ -133,25 +60,29 @@ func (c *Client) Info(ctx context.Context, repoID, revision string) (*RepoInfo, 
 		return nil, fmt.Errorf("%q is not a hub repository id", repoID)
 	}
 	u := fmt.Sprintf("%s/api/models/%s/revision/%s", c.Endpoint, repoID, url.PathEscape(revision))
+	client := c.httpClient(c.EtagTimeout, true)
 	var info RepoInfo
-	err := c.retry(ctx, func() error {
-		req, err := c.newRequest(ctx, http.MethodGet, u)
+	err := c.retry(ctx, -1, func() (bool, error) {
+		reqCtx, guard, stop := withStallGuard(ctx, c.EtagTimeout)
+		defer stop()
+		req, err := c.newRequest(reqCtx, http.MethodGet, u)
 		if err != nil {
-			return err
+			return false, err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
-			return fmt.Errorf("GET %s: %w", u, cleanURLError(err))
+			return false, fmt.Errorf("GET %s: %w", u, stallError(ctx, reqCtx, cleanURLError(err), c.EtagTimeout))
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			what := fmt.Sprintf("repo %s at revision %s", repoID, revision)
-			if resp.Header.Get("X-Error-Code") == "RevisionNotFound" {
-				what = fmt.Sprintf("revision %s of repo %s", revision, repoID)
-			}
-			return &httpStatusError{resp.StatusCode, resp.Header.Get("X-Error-Code"), what}
+			return false, httpError(resp, what)
 		}
-		return json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&info)
+		info = RepoInfo{}
+		if err := json.NewDecoder(io.LimitReader(guard(resp.Body), 64<<20)).Decode(&info); err != nil {
+			return false, fmt.Errorf("GET %s: %w", u, stallError(ctx, reqCtx, err, c.EtagTimeout))
+		}
+		return false, nil
 	})
 	if err != nil {
 		return nil, err
@@ -165,7 +96,8 @@ func (c *Client) Info(ctx context.Context, repoID, revision string) (*RepoInfo, 
 // fileMeta is what a HEAD on a file's resolve URL says.
 type fileMeta struct {
 	commit, etag string
-	size         int64
+	// size is -1 when unknown.
+	size int64
 }
 
 func normalizeETag(s string) string {
@@ -173,53 +105,67 @@ func normalizeETag(s string) string {
 	return strings.Trim(s, `"`)
 }
 
-// head gets a file's commit, ETag and size, not following redirects (an LFS file answers with a
-// redirect to its storage carrying X-Linked-Etag and X-Linked-Size).
-func (c *Client) head(ctx context.Context, repoID, revision, filename string) (*fileMeta, error) {
-	u := fmt.Sprintf("%s/%s/resolve/%s/%s", c.Endpoint, repoID, url.PathEscape(revision), escapePath(filename))
-	client := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error { return http.ErrUseLastResponse }}
+func (c *Client) resolveURL(repoID, revision, filename string) string {
+	return fmt.Sprintf("%s/%s/resolve/%s/%s", c.Endpoint, repoID, url.PathEscape(revision), escapePath(filename))
+}
+
+// head gets a file's commit, ETag and size as huggingface_hub's get_hf_file_metadata does: a HEAD
+// that follows redirects while they stay on the hub (the relative 307 of small files, renamed
+// repositories) and reads the metadata of an LFS file from the redirect to storage. The size comes
+// from X-Linked-Size, or from Content-Length of an answer that is not a redirect (a redirect's
+// Content-Length is its own body's). retries < 0 means c.Retries.
+func (c *Client) head(ctx context.Context, repoID, revision, filename string, retries int) (*fileMeta, error) {
+	u := c.resolveURL(repoID, revision, filename)
+	client := c.httpClient(c.EtagTimeout, true)
 	var meta fileMeta
-	err := c.retry(ctx, func() error {
+	what := fmt.Sprintf("file %s in repo %s at revision %s", filename, repoID, revision)
+	err := c.retry(ctx, retries, func() (bool, error) {
 		req, err := c.newRequest(ctx, http.MethodHead, u)
 		if err != nil {
-			return err
+			return false, err
 		}
-		req.Header.Set("Accept-Encoding", "identity")
 		resp, err := client.Do(req)
 		if err != nil {
-			return fmt.Errorf("HEAD %s: %w", u, cleanURLError(err))
+			return false, fmt.Errorf("HEAD %s: %w", u, cleanURLError(err))
 		}
 		resp.Body.Close()
 		if resp.StatusCode >= 400 {
-			what := fmt.Sprintf("file %s in repo %s at revision %s", filename, repoID, revision)
+			w := what
 			switch resp.Header.Get("X-Error-Code") {
-			case "RepoNotFound":
-				what = fmt.Sprintf("repo %s", repoID)
+			case "RepoNotFound", "GatedRepo":
+				w = "repo " + repoID
 			case "RevisionNotFound":
-				what = fmt.Sprintf("revision %s of repo %s", revision, repoID)
+				w = fmt.Sprintf("revision %s of repo %s", revision, repoID)
 			}
-			return &httpStatusError{resp.StatusCode, resp.Header.Get("X-Error-Code"), what}
+			return false, httpError(resp, w)
 		}
+		redirected := resp.StatusCode >= 300
 		meta.commit = resp.Header.Get("X-Repo-Commit")
 		meta.etag = normalizeETag(resp.Header.Get("X-Linked-Etag"))
 		if meta.etag == "" {
 			meta.etag = normalizeETag(resp.Header.Get("ETag"))
 		}
 		size := resp.Header.Get("X-Linked-Size")
-		if size == "" {
+		if size == "" && !redirected {
 			size = resp.Header.Get("Content-Length")
 		}
-		meta.size, _ = strconv.ParseInt(size, 10, 64)
-		return nil
+		meta.size = -1
+		if n, err := strconv.ParseInt(size, 10, 64); err == nil && n >= 0 {
+			meta.size = n
+		}
+		if meta.commit == "" {
+			return false, fmt.Errorf("%s: the answer of %s (%s) has no X-Repo-Commit header: is HF_ENDPOINT=%s a Hugging Face hub?", what, resp.Request.URL.Redacted(), resp.Status, c.Endpoint)
+		}
+		return false, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	if meta.etag == "" || strings.ContainsAny(meta.etag, `/\`) || meta.etag == "." || meta.etag == ".." {
-		return nil, fmt.Errorf("file %s in repo %s: the hub sent no usable ETag", filename, repoID)
+		return nil, fmt.Errorf("%s: the hub sent no usable ETag", what)
 	}
 	if !reCommit.MatchString(meta.commit) {
-		return nil, fmt.Errorf("file %s in repo %s: the hub sent no commit", filename, repoID)
+		return nil, fmt.Errorf("%s: the hub sent %q for a commit", what, meta.commit)
 	}
 	return &meta, nil
 }
@@ -249,43 +195,50 @@ func hasherFor(etag string, size int64) hash.Hash {
 	return nil
 }
 
-// fetchBlob downloads a file into blobs/{etag}, resuming blobs/{etag}.incomplete.
+// fetchBlob downloads a file into blobs/{etag}, resuming blobs/{etag}.incomplete. The caller holds
+// the blob's lock, so no other process writes the same .incomplete file.
 func (c *Client) fetchBlob(ctx context.Context, repoID, commit, filename string, meta *fileMeta) (string, error) {
 	blobs := filepath.Join(c.repoDir(repoID), "blobs")
 	blob := filepath.Join(blobs, meta.etag)
-	if _, err := os.Stat(blob); err == nil {
-		return blob, nil
-	}
-	if err := os.MkdirAll(blobs, 0o755); err != nil {
+	if err := os.MkdirAll(blobs, 0o777); err != nil {
 		return "", fmt.Errorf("hub cache: %w", err)
 	}
 	partial := blob + ".incomplete"
-	u := fmt.Sprintf("%s/%s/resolve/%s/%s", c.Endpoint, repoID, commit, escapePath(filename))
+	u := c.resolveURL(repoID, commit, filename)
+	client := c.httpClient(c.DownloadTimeout, false)
 	bar := progress.Bytes(c.Progress, meta.size, filename)
 	defer bar.Finish()
-	err := c.retry(ctx, func() error {
-		f, err := os.OpenFile(partial, os.O_CREATE|os.O_WRONLY, 0o644)
+	err := c.retry(ctx, -1, func() (bool, error) {
+		f, err := os.OpenFile(partial, os.O_CREATE|os.O_WRONLY, 0o666)
 		if err != nil {
-			return fmt.Errorf("hub cache: %w", err)
+			return false, fmt.Errorf("hub cache: %w", err)
 		}
 		defer f.Close()
 		have, err := f.Seek(0, io.SeekEnd)
 		if err != nil {
-			return err
+			return false, err
 		}
-		if meta.size > 0 && have >= meta.size {
-			return nil // complete: verified below
+		if meta.size < 0 && have > 0 { // unknown size: no resuming
+			if err := f.Truncate(0); err != nil {
+				return false, err
+			}
+			have, _ = f.Seek(0, io.SeekStart)
 		}
-		req, err := c.newRequest(ctx, http.MethodGet, u)
+		if meta.size >= 0 && have >= meta.size {
+			return false, nil // complete: verified below
+		}
+		reqCtx, guard, stop := withStallGuard(ctx, c.DownloadTimeout)
+		defer stop()
+		req, err := c.newRequest(reqCtx, http.MethodGet, u)
 		if err != nil {
-			return err
+			return false, err
 		}
 		if have > 0 {
 			req.Header.Set("Range", fmt.Sprintf("bytes=%d-", have))
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
-			return fmt.Errorf("GET %s: %w", u, cleanURLError(err))
+			return false, fmt.Errorf("GET %s: %w", u, stallError(ctx, reqCtx, cleanURLError(err), c.DownloadTimeout))
 		}
 		defer resp.Body.Close()
 		switch {
@@ -293,24 +246,25 @@ func (c *Client) fetchBlob(ctx context.Context, repoID, commit, filename string,
 		case resp.StatusCode == http.StatusOK:
 			// The server ignored the range: start over.
 			if err := f.Truncate(0); err != nil {
-				return err
+				return false, err
 			}
 			if _, err := f.Seek(0, io.SeekStart); err != nil {
-				return err
+				return false, err
 			}
 			have = 0
 		default:
-			return &httpStatusError{resp.StatusCode, resp.Header.Get("X-Error-Code"), fmt.Sprintf("file %s in repo %s", filename, repoID)}
+			return false, httpError(resp, fmt.Sprintf("file %s in repo %s (from %s)", filename, repoID, resp.Request.URL.Host))
 		}
 		bar.Add(have)
-		n, err := io.Copy(f, io.TeeReader(resp.Body, barWriter{bar}))
+		n, err := io.Copy(f, io.TeeReader(guard(resp.Body), barWriter{bar}))
 		if err != nil {
-			return fmt.Errorf("GET %s: interrupted after %d bytes: %w", u, have+n, err)
+			err = stallError(ctx, reqCtx, err, c.DownloadTimeout)
+			return n > 0, fmt.Errorf("GET %s: interrupted after %d bytes: %w", u, have+n, err)
 		}
-		if meta.size > 0 && have+n < meta.size {
-			return fmt.Errorf("GET %s: got %d of %d bytes: %w", u, have+n, meta.size, io.ErrUnexpectedEOF)
+		if meta.size >= 0 && have+n < meta.size {
+			return n > 0, fmt.Errorf("GET %s: got %d of %d bytes: %w", u, have+n, meta.size, io.ErrUnexpectedEOF)
 		}
-		return f.Sync()
+		return n > 0, f.Sync()
 	})
 	if err != nil {
 		return "", err
@@ -339,7 +293,7 @@ func verify(path string, meta *fileMeta) error {
 	if err != nil {
 		return err
 	}
-	if meta.size > 0 && st.Size() != meta.size {
+	if meta.size >= 0 && st.Size() != meta.size {
 		return fmt.Errorf("%w: %d bytes, the hub says %d", ErrChecksum, st.Size(), meta.size)
 	}
 	h := hasherFor(meta.etag, st.Size())
@@ -355,36 +309,196 @@ func verify(path string, meta *fileMeta) error {
 	return nil
 }
 
-// link puts snapshots/{commit}/{filename} → ../../blobs/{etag} (relative, as huggingface_hub does).
-func (c *Client) link(repoID, commit, filename, blob string) (string, error) {
-	snap := filepath.Join(c.repoDir(repoID), "snapshots", commit, filepath.FromSlash(filename))
-	if err := os.MkdirAll(filepath.Dir(snap), 0o755); err != nil {
-		return "", fmt.Errorf("hub cache: %w", err)
+// lockBlob takes the blob's lock, .locks/models--{org}--{name}/{etag}.lock as huggingface_hub's,
+// saying every 10 s that it waits for another process.
+func (c *Client) lockBlob(ctx context.Context, repoID, etag, filename string) (func(), error) {
+	dir := filepath.Join(c.CacheDir, ".locks", repoFolder(repoID))
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, fmt.Errorf("hub cache: %w", err)
 	}
-	rel, err := filepath.Rel(filepath.Dir(snap), blob)
-	if err != nil {
-		return "", err
+	fl := flock.New(filepath.Join(dir, etag+".lock"), flock.SetPermissions(0o666))
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ok, err := fl.TryLockContext(wctx, 50*time.Millisecond)
+		cancel()
+		if ok {
+			return func() { _ = fl.Unlock() }, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("hub cache: locking %s: %w", fl.Path(), err)
+		}
+		c.notef("%s: waiting for another process that downloads it (lock %s)", filename, fl.Path())
 	}
-	tmp := snap + ".tmp-link"
-	_ = os.Remove(tmp)
-	if err := os.Symlink(rel, tmp); err != nil {
-		return "", fmt.Errorf("hub cache: %w", err)
-	}
-	if err := os.Rename(tmp, snap); err != nil {
-		return "", fmt.Errorf("hub cache: %w", err)
-	}
-	return snap, nil
 }
 
+var symlinkSupport sync.Map // cache folder → bool
+
+// symlinks reports whether snapshots hold symbolic links: not with HF_HUB_DISABLE_SYMLINKS, nor
+// where the cache folder's file system has none (exFAT, SMB, Windows without developer mode),
+// which is found once per folder by trying, as huggingface_hub's are_symlinks_supported does.
+func (c *Client) symlinks() bool {
+	if c.NoSymlinks {
+		return false
+	}
+	if v, ok := symlinkSupport.Load(c.CacheDir); ok {
+		return v.(bool)
+	}
+	ok := false
+	if err := os.MkdirAll(c.CacheDir, 0o777); err == nil {
+		if dir, err := os.MkdirTemp(c.CacheDir, ".symlink-test-"); err == nil {
+			ok = os.Symlink("src", filepath.Join(dir, "dst")) == nil
+			_ = os.RemoveAll(dir)
+		}
+	}
+	if !ok {
+		c.notef("the file system of %s has no symbolic links: snapshots hold copies of the files (more disk space)", c.CacheDir)
+	}
+	symlinkSupport.Store(c.CacheDir, ok)
+	return ok
+}
+
+func (c *Client) snapshotPath(repoID, commit, filename string) string {
+	return filepath.Join(c.repoDir(repoID), "snapshots", commit, filepath.FromSlash(filename))
+}
+
+// placed reports whether snap already holds the file: the right relative link to an existing blob,
+// or (without symbolic links) a file of the right size.
+func (c *Client) placed(snap, blob string, meta *fileMeta) bool {
+	st, err := os.Stat(snap) // follows the link: the blob must be there too
+	if err != nil || !st.Mode().IsRegular() || (meta.size >= 0 && st.Size() != meta.size) {
+		return false
+	}
+	if !c.symlinks() {
+		return true
+	}
+	want, err := filepath.Rel(filepath.Dir(snap), blob)
+	got, err2 := os.Readlink(snap)
+	return err == nil && err2 == nil && got == want
+}
+
+// place puts the blob into the snapshot: snapshots/{commit}/{filename} → ../../blobs/{etag}
+// (relative, as huggingface_hub's _create_symlink), replacing a wrong entry atomically. Without
+// symbolic links a new blob is moved there and an old one copied, as huggingface_hub does.
+func (c *Client) place(snap, blob string, newBlob bool) error {
+	if err := os.MkdirAll(filepath.Dir(snap), 0o777); err != nil {
+		return fmt.Errorf("hub cache: %w", err)
+	}
+	tmp := snap + ".tmp-" + randomSuffix()
+	if c.symlinks() {
+		rel, err := filepath.Rel(filepath.Dir(snap), blob)
+		if err != nil {
+			return err
+		}
+		if err := os.Symlink(rel, tmp); err != nil {
+			return fmt.Errorf("hub cache: %w", err)
+		}
+	} else if newBlob {
+		if err := os.Rename(blob, tmp); err != nil {
+			return fmt.Errorf("hub cache: %w", err)
+		}
+	} else if err := copyFile(blob, tmp); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("hub cache: %w", err)
+	}
+	if err := os.Rename(tmp, snap); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("hub cache: %w", err)
+	}
+	return nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+func randomSuffix() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// fetchFile makes snapshots/{commit}/{filename} hold the file: nothing to do when it does, a link
+// when the blob is there, else a download under the blob's lock.
+func (c *Client) fetchFile(ctx context.Context, repoID, commit, filename string, meta *fileMeta) error {
+	snap := c.snapshotPath(repoID, commit, filename)
+	blob := filepath.Join(c.repoDir(repoID), "blobs", meta.etag)
+	if c.placed(snap, blob, meta) {
+		return nil
+	}
+	if _, err := os.Stat(blob); err == nil {
+		return c.place(snap, blob, false)
+	}
+	unlock, err := c.lockBlob(ctx, repoID, meta.etag, filename)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if c.placed(snap, blob, meta) { // another process did it while we waited
+		return nil
+	}
+	newBlob := false
+	if _, err := os.Stat(blob); err != nil {
+		if _, err := c.fetchBlob(ctx, repoID, commit, filename, meta); err != nil {
+			return err
+		}
+		newBlob = true
+	}
+	return c.place(snap, blob, newBlob)
+}
+
+// writeRef records refs/{revision} → commit, unless it already says so (a read-only or shared
+// cache is not rewritten). The file is created with the umask's permissions, as Python's are.
 func (c *Client) writeRef(repoID, revision, commit string) error {
 	if revision == commit {
 		return nil
 	}
 	ref := filepath.Join(c.repoDir(repoID), "refs", filepath.FromSlash(revision))
-	if err := os.MkdirAll(filepath.Dir(ref), 0o755); err != nil {
+	if data, err := os.ReadFile(ref); err == nil && strings.TrimSpace(string(data)) == commit {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(ref), 0o777); err != nil {
 		return fmt.Errorf("hub cache: %w", err)
 	}
-	return fileutil.WriteFileAtomic(ref, []byte(commit), 0o644)
+	tmp := ref + ".tmp-" + randomSuffix()
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
+	if err != nil {
+		return fmt.Errorf("hub cache: %w", err)
+	}
+	_, err = f.WriteString(commit)
+	if err == nil {
+		err = f.Sync()
+	}
+	if e := f.Close(); err == nil {
+		err = e
+	}
+	if err == nil {
+		err = os.Rename(tmp, ref)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("hub cache: writing %s: %w", ref, err)
+	}
+	return nil
 }
 
 // cachedCommit resolves a revision through refs/ (or as a commit itself).
@@ -403,9 +517,16 @@ func (c *Client) cachedCommit(repoID, revision string) (string, bool) {
 	return commit, reCommit.MatchString(commit)
 }
 
+// fallbackOK reports whether the cache may answer instead of the hub after err: any failure but
+// the hub saying that the revision or the file does not exist (huggingface_hub does the same).
+func fallbackOK(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !errors.Is(err, ErrRevisionNotFound) && !errors.Is(err, ErrEntryNotFound)
+}
+
 // Download gets the named files of a repository at a revision ("" = "main") into the cache and
-// returns the snapshot folder. Files already in the cache are not downloaded again. Offline, the
-// files must be in the cache.
+// returns the snapshot folder. Files already in the cache are not downloaded again; a revision
+// that is a commit whose files are all cached needs no request. Offline, or when the hub fails
+// (any error but RevisionNotFound/EntryNotFound), the files must be in the cache.
 func (c *Client) Download(ctx context.Context, repoID, revision string, files []string) (string, error) {
 	if revision == "" {
 		revision = "main"
@@ -413,12 +534,23 @@ func (c *Client) Download(ctx context.Context, repoID, revision string, files []
 	if !IsRepoID(repoID) {
 		return "", fmt.Errorf("%q is not a hub repository id", repoID)
 	}
-	if c.Offline {
-		return c.fromCache(repoID, revision, files)
+	if len(files) == 0 {
+		return "", fmt.Errorf("repo %s: no file to download", repoID)
 	}
-	// Resolve the revision once (so all files come from one commit).
-	meta0, err := c.head(ctx, repoID, revision, files[0])
+	cached, cacheErr := c.fromCache(repoID, revision, files)
+	if c.Offline || (cacheErr == nil && reCommit.MatchString(revision)) {
+		return cached, cacheErr
+	}
+	retries := -1
+	if cacheErr == nil {
+		retries = 0 // answer from the cache at once when the hub is down
+	}
+	meta0, err := c.head(ctx, repoID, revision, files[0], retries)
 	if err != nil {
+		if cacheErr == nil && fallbackOK(ctx, err) {
+			c.notef("%v — using the cached snapshot", err)
+			return cached, nil
+		}
 		return "", err
 	}
 	commit := meta0.commit
@@ -434,17 +566,12 @@ func (c *Client) Download(ctx context.Context, repoID, revision string, files []
 			meta := meta0
 			if i > 0 {
 				var err error
-				if meta, err = c.head(ctx, repoID, commit, f); err != nil {
+				if meta, err = c.head(ctx, repoID, commit, f, -1); err != nil {
 					errs[i] = err
 					return
 				}
 			}
-			blob, err := c.fetchBlob(ctx, repoID, commit, f, meta)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			_, errs[i] = c.link(repoID, commit, f, blob)
+			errs[i] = c.fetchFile(ctx, repoID, commit, f, meta)
 		}()
 	}
 	wg.Wait()
@@ -471,6 +598,51 @@ func (c *Client) fromCache(repoID, revision string, files []string) (string, err
 	}
 	if len(missing) > 0 {
 		return "", fmt.Errorf("repo %s at revision %s: %s: %w", repoID, revision, strings.Join(missing, ", "), ErrOffline)
+	}
+	return snap, nil
+}
+
+// DownloadMatching downloads the repository's files that match any of the patterns (fnmatch
+// semantics, as `hf download --include`: see Match) and returns the snapshot folder. Offline, or
+// when the hub cannot be reached, it answers from the cached snapshot if it holds matching files.
+func (c *Client) DownloadMatching(ctx context.Context, repoID, revision string, patterns []string) (string, error) {
+	if revision == "" {
+		revision = "main"
+	}
+	fromCache := func() (string, error) {
+		commit, ok := c.cachedCommit(repoID, revision)
+		if !ok {
+			return "", fmt.Errorf("repo %s at revision %s: %w", repoID, revision, ErrOffline)
+		}
+		snap := filepath.Join(c.repoDir(repoID), "snapshots", commit)
+		if len(Filter(listFiles(snap), patterns)) == 0 {
+			return "", fmt.Errorf("repo %s at revision %s: no cached file matches %q: %w", repoID, revision, patterns, ErrOffline)
+		}
+		return snap, nil
+	}
+	if c.Offline {
+		return fromCache()
+	}
+	info, err := c.Info(ctx, repoID, revision)
+	if err != nil {
+		if fallbackOK(ctx, err) {
+			if snap, cerr := fromCache(); cerr == nil {
+				c.notef("%v — using the cached snapshot", err)
+				return snap, nil
+			}
+		}
+		return "", err
+	}
+	files := Filter(info.Files(), patterns)
+	if len(files) == 0 {
+		return "", fmt.Errorf("none of the %d files of %s matches %q", len(info.Siblings), repoID, patterns)
+	}
+	snap, err := c.Download(ctx, repoID, info.SHA, files)
+	if err != nil {
+		return "", err
+	}
+	if err := c.writeRef(repoID, revision, info.SHA); err != nil {
+		return "", err
 	}
 	return snap, nil
 }
@@ -515,26 +687,31 @@ func ModelFiles(all []string) []string {
 
 // DownloadModel gets a model's files (ModelFiles) at a revision and returns the snapshot folder,
 // ready for gpt2.Load and tokenizer.LoadDir. When the cache already holds that revision's snapshot
-// with a config and weights, it checks the revision with one HEAD request and downloads nothing;
-// offline it uses the cache alone.
+// with a config and weights, it checks the revision with one HEAD request (no retries) and
+// downloads nothing; when the hub cannot be reached or fails, and offline, it uses the cache alone.
 func (c *Client) DownloadModel(ctx context.Context, repoID, revision string) (string, error) {
 	if revision == "" {
 		revision = "main"
 	}
+	if !IsRepoID(repoID) {
+		return "", fmt.Errorf("%q is not a hub repository id", repoID)
+	}
 	if commit, ok := c.cachedCommit(repoID, revision); ok {
 		snap := filepath.Join(c.repoDir(repoID), "snapshots", commit)
 		if files := listFiles(snap); len(ModelFiles(files)) > 0 && hasWeights(files) {
-			if c.Offline {
+			if c.Offline || reCommit.MatchString(revision) {
 				return snap, nil
 			}
-			meta, err := c.head(ctx, repoID, revision, "config.json")
+			meta, err := c.head(ctx, repoID, revision, "config.json", 0)
 			if err == nil && meta.commit == commit {
 				return snap, nil
 			}
-			var he *httpStatusError
-			if err != nil && !errors.As(err, &he) && ctx.Err() == nil {
-				// The hub cannot be reached: use the cached snapshot, as huggingface_hub does.
+			if err != nil && fallbackOK(ctx, err) {
+				c.notef("%v — using the cached snapshot", err)
 				return snap, nil
+			}
+			if err != nil {
+				return "", err
 			}
 		}
 	}
@@ -568,11 +745,15 @@ func hasWeights(files []string) bool {
 	return false
 }
 
+// listFiles lists the files of a snapshot (following its links), as slash paths.
 func listFiles(dir string) []string {
 	var out []string
 	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return nil
+		}
+		if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+			return nil // a dangling link
 		}
 		rel, _ := filepath.Rel(dir, p)
 		out = append(out, filepath.ToSlash(rel))

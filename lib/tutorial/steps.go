@@ -124,16 +124,18 @@ func (p *Params) ScratchModel(backend compute.Backend, tok *tokenizer.Tokenizer)
 // PretrainedDir downloads the model to fine-tune (ruGPT-3 small, or quick mode's stand-in served by
 // a local fake hub) into the hub cache and returns its snapshot folder.
 func (p *Params) PretrainedDir(ctx context.Context, backend compute.Backend) (string, error) {
-	c := hub.New()
-	c.Progress = os.Stderr
 	if p.Quick {
 		stop, err := StartQuickHub(backend, p)
 		if err != nil {
 			return "", err
 		}
 		defer stop()
-		c = hub.New()
 	}
+	c, err := hub.New()
+	if err != nil {
+		return "", err
+	}
+	c.Progress = os.Stderr
 	return c.DownloadModel(ctx, p.ModelID, "")
 }
 

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"strings"
 
 	"github.com/gonb-gpt/tutorial/lib/hub"
@@ -26,7 +25,10 @@ func resolveHubModel(ctx context.Context, ref string) (string, error) {
 	if !hub.IsRepoID(ref) {
 		return "", fmt.Errorf("model %q is neither a folder nor a hub repository id", ref)
 	}
-	c := hub.New()
+	c, err := hub.New()
+	if err != nil {
+		return "", err
+	}
 	c.Progress = os.Stderr
 	return c.DownloadModel(ctx, ref, "")
 }
@@ -36,10 +38,11 @@ func runDownload(ctx context.Context, args []string, stdout io.Writer) error {
 Downloads a model repository from the Hugging Face hub (HF_ENDPOINT) into huggingface_hub's cache
 (HF_HOME, HF_HUB_CACHE), sharing it with Python, and prints the snapshot folder. Without --include it
 takes what the model and tokenizer loaders need (config, weights — safetensors preferred —,
-tokenizer files, generation_config.json). HF_TOKEN authenticates; HF_HUB_OFFLINE=1 uses the cache only.`)
+tokenizer files, generation_config.json). HF_TOKEN authenticates; HF_HUB_OFFLINE=1 uses the cache only,
+as does an unreachable hub when the cache holds the files.`)
 	revision := fs.String("revision", "main", "branch, tag or commit")
 	var include stringList
-	fs.Var(&include, "include", "download the files matching this glob (repeatable) instead of the model's files")
+	fs.Var(&include, "include", "download the files matching this pattern instead of the model's files (repeatable; fnmatch as `hf download --include`: * crosses /, DIR/ is the whole folder)")
 	quiet := fs.Bool("quiet", false, "no progress bars")
 	if err := parse(fs, reorder(fs, args)); err != nil {
 		return err
@@ -48,56 +51,24 @@ tokenizer files, generation_config.json). HF_TOKEN authenticates; HF_HUB_OFFLINE
 		return fmt.Errorf("%w: want one repository id", errUsage)
 	}
 	repoID := fs.Arg(0)
-	c := hub.New()
+	c, err := hub.New()
+	if err != nil {
+		return err
+	}
 	if !*quiet {
 		c.Progress = os.Stderr
 	}
 	var snap string
-	var err error
 	if len(include) == 0 {
 		snap, err = c.DownloadModel(ctx, repoID, *revision)
 	} else {
-		snap, err = downloadMatching(ctx, c, repoID, *revision, include)
+		snap, err = c.DownloadMatching(ctx, repoID, *revision, include)
 	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, snap)
 	return nil
-}
-
-// downloadMatching downloads the repository's files that match any of the globs.
-func downloadMatching(ctx context.Context, c *hub.Client, repoID, revision string, globs []string) (string, error) {
-	if c.Offline {
-		return "", fmt.Errorf("--include needs the hub's file list: not available offline")
-	}
-	info, err := c.Info(ctx, repoID, revision)
-	if err != nil {
-		return "", err
-	}
-	var files []string
-	for _, f := range info.Files() {
-		for _, g := range globs {
-			if ok, _ := path.Match(g, f); ok {
-				files = append(files, f)
-				break
-			}
-		}
-	}
-	if len(files) == 0 {
-		return "", fmt.Errorf("no file of %s matches %v", repoID, globs)
-	}
-	snap, err := c.Download(ctx, repoID, info.SHA, files)
-	if err != nil {
-		return "", err
-	}
-	if revision != info.SHA {
-		// Record refs/<revision> (one HEAD; the file is cached).
-		if _, err := c.Download(ctx, repoID, revision, files[:1]); err != nil {
-			return "", err
-		}
-	}
-	return snap, nil
 }
 
 // reorder moves flags after a positional argument to the front (the flag package stops at the
