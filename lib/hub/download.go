@@ -637,14 +637,7 @@ func (c *Client) DownloadMatching(ctx context.Context, repoID, revision string, 
 	if len(files) == 0 {
 		return "", fmt.Errorf("none of the %d files of %s matches %q", len(info.Siblings), repoID, patterns)
 	}
-	snap, err := c.Download(ctx, repoID, info.SHA, files)
-	if err != nil {
-		return "", err
-	}
-	if err := c.writeRef(repoID, revision, info.SHA); err != nil {
-		return "", err
-	}
-	return snap, nil
+	return c.downloadCommit(ctx, repoID, revision, info.SHA, files)
 }
 
 // ModelFiles picks what the model and tokenizer loaders need from a repository's files: the config,
@@ -726,11 +719,16 @@ func (c *Client) DownloadModel(ctx context.Context, repoID, revision string) (st
 	if !hasWeights(files) || len(files) == 0 || files[0] != "config.json" {
 		return "", fmt.Errorf("repo %s holds no config.json with model.safetensors or pytorch_model.bin", repoID)
 	}
-	snap, err := c.Download(ctx, repoID, info.SHA, files)
+	return c.downloadCommit(ctx, repoID, revision, info.SHA, files)
+}
+
+// downloadCommit downloads files at the commit a revision resolved to, then records the revision.
+func (c *Client) downloadCommit(ctx context.Context, repoID, revision, commit string, files []string) (string, error) {
+	snap, err := c.Download(ctx, repoID, commit, files)
 	if err != nil {
 		return "", err
 	}
-	if err := c.writeRef(repoID, revision, info.SHA); err != nil {
+	if err := c.writeRef(repoID, revision, commit); err != nil {
 		return "", err
 	}
 	return snap, nil
