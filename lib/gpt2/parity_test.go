@@ -116,3 +116,32 @@ func TestParityWithHF(t *testing.T) {
 		})
 	}
 }
+
+// The same weights saved in PyTorch's legacy (pre-1.6, non-zip) format give exactly the logits of
+// model.safetensors, and so match transformers' as well.
+func TestParityLegacyTorchFile(t *testing.T) {
+	st, ref := loadTiny(t, "model.safetensors")
+	legacy, _ := loadTiny(t, "pytorch_model_legacy.bin")
+	want, err := st.Logits(ref.InputIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := legacy.Logits(ref.InputIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxErr := 0.0
+	for b := range ref.Logits {
+		for s := range ref.Logits[b] {
+			for v := range ref.Logits[b][s] {
+				if got[b][s][v] != want[b][s][v] {
+					t.Fatalf("logits[%d][%d][%d]: legacy file %v, model.safetensors %v", b, s, v, got[b][s][v], want[b][s][v])
+				}
+				maxErr = max(maxErr, math.Abs(float64(got[b][s][v])-ref.Logits[b][s][v]))
+			}
+		}
+	}
+	if maxErr > 1e-4 {
+		t.Errorf("logits max abs error %g > 1e-4", maxErr)
+	}
+}

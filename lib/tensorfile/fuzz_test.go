@@ -54,3 +54,29 @@ func FuzzTorchPickle(f *testing.F) {
 }
 
 func sharedDirF(f *testing.F) string { return sharedtest.Path(f, "fixtures", "tiny-gpt2") }
+
+// FuzzTorchLegacy feeds whole files to the PyTorch reader (legacy format mostly, zip and tar
+// detection too): any input gives tensors or an error, never a panic or an allocation beyond the
+// file's size.
+func FuzzTorchLegacy(f *testing.F) {
+	data, err := os.ReadFile(filepath.Join(sharedDirF(f), "pytorch_model_legacy.bin"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	// Not the whole file (1 MB): the fuzzer would spend its time copying and minimizing it. Its
+	// pickles and the start of its first storage, and a small valid file with a view.
+	ends := legacySections(f, data)
+	f.Add(data[:ends[4]+8+256])
+	f.Add(sampleLegacy())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		out, err := readTorch(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return
+		}
+		for name, tn := range out {
+			if n, err := Numel(tn.Shape); err != nil || n != len(tn.Data) {
+				t.Fatalf("tensor %q: shape %v with %d values", name, tn.Shape, len(tn.Data))
+			}
+		}
+	})
+}

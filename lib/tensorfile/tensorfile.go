@@ -1,26 +1,24 @@
 // Package tensorfile reads and writes the files Hugging Face checkpoints come in: safetensors
-// (single or sharded) and PyTorch's pytorch_model.bin (zip + pickle, read with an allow-list of
-// classes, so nothing in the file runs). Tensors are float32 in memory, whatever they were stored as.
+// (single or sharded) and PyTorch's pytorch_model.bin in both of torch.save's formats — the zip
+// archive of torch ≥ 1.6 and the legacy (pre-1.6) stream of pickles and raw storages, which older
+// hub checkpoints such as ruGPT-3's use. Pickles are read with an allow-list of classes, so nothing
+// in the file runs, and every size the file states is checked against the file before anything
+// is allocated. Only torch < 0.4's tar format is refused (ErrTorchTarFormat). Tensors are float32
+// in memory, whatever they were stored as.
 package tensorfile
 
 import (
-	"archive/zip"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
-	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/gonb-gpt/tutorial/lib/fileutil"
-	"github.com/nlpodyssey/gopickle/pickle"
-	"github.com/nlpodyssey/gopickle/pytorch"
-	"github.com/nlpodyssey/gopickle/types"
 )
 
 // Tensor is a weight read from or written to a checkpoint file, converted to float32.
@@ -218,228 +216,6 @@ func ReadSafetensorsIndex(indexPath string) (map[string]*Tensor, error) {
 		}
 		for k, v := range part {
 			out[k] = v
-		}
-	}
-	return out, nil
-}
-
-// allowedPickleClass is the allow-list of classes a PyTorch state_dict may reference. Anything else
-// is refused before it is built: nothing in the file is ever executed.
-func allowedPickleClass(module, name string) (any, error) {
-	switch module + "." + name {
-	case "torch._utils._rebuild_tensor_v2":
-		return &pytorch.RebuildTensorV2{}, nil
-	case "torch.FloatStorage":
-		return &pytorch.FloatStorageClass{}, nil
-	case "torch.HalfStorage":
-		return &pytorch.HalfStorageClass{}, nil
-	case "torch.BFloat16Storage":
-		return &pytorch.BFloat16StorageClass{}, nil
-	case "torch.DoubleStorage":
-		return &pytorch.DoubleStorageClass{}, nil
-	case "torch.ByteStorage": // old GPT-2 checkpoints' causal-mask buffers
-		return &pytorch.ByteStorageClass{}, nil
-	case "torch.BoolStorage":
-		return &pytorch.BoolStorageClass{}, nil
-	case "torch.LongStorage":
-		return &pytorch.LongStorageClass{}, nil
-	case "torch.IntStorage":
-		return &pytorch.IntStorageClass{}, nil
-	case "collections.OrderedDict":
-		return &types.OrderedDictClass{}, nil
-	}
-	return nil, fmt.Errorf("the pickle references %s.%s, which is not on the allow-list of a state_dict: refusing to load it (nothing was executed)", module, name)
-}
-
-// ErrLegacyTorchFormat is returned for pre-1.6 (non-zip) PyTorch files.
-var ErrLegacyTorchFormat = errors.New("not a zip-format PyTorch file (saved before torch 1.6?): convert it to safetensors")
-
-// ReadTorchBin reads a PyTorch state_dict (pytorch_model.bin, zip format) as float32 tensors,
-// unpickling data.pkl with an allow-list of classes and checking every storage's size against its
-// record in the archive before allocating it.
-func ReadTorchBin(path string) (map[string]*Tensor, error) {
-	out, err := readTorchBin(path)
-	if err != nil {
-		return nil, fmt.Errorf("pytorch %s: %w", path, err)
-	}
-	return out, nil
-}
-
-func readTorchBin(filename string) (out map[string]*Tensor, err error) {
-	// gopickle panics on some malformed input (unknown opcodes): a bad file is an error here.
-	defer func() {
-		if r := recover(); r != nil {
-			out, err = nil, fmt.Errorf("malformed pickle: %v", r)
-		}
-	}()
-	zr, err := zip.OpenReader(filename)
-	if err != nil {
-		if errors.Is(err, zip.ErrFormat) {
-			return nil, ErrLegacyTorchFormat
-		}
-		return nil, err
-	}
-	defer zr.Close()
-	records := map[string]*zip.File{}
-	var dataPkl *zip.File
-	for _, f := range zr.File {
-		records[f.Name] = f
-		if path.Base(f.Name) == "data.pkl" && dataPkl == nil {
-			dataPkl = f
-		}
-	}
-	if dataPkl == nil {
-		return nil, errors.New("no data.pkl in the archive")
-	}
-	prefix := path.Dir(dataPkl.Name)
-	rc, err := dataPkl.Open()
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	u := pickle.NewUnpickler(io.LimitReader(rc, 64<<20))
-	u.FindClass = allowedPickleClass
-	storages := map[string]pytorch.StorageInterface{}
-	u.PersistentLoad = func(id any) (any, error) {
-		tuple, ok := id.(*types.Tuple)
-		if !ok || tuple.Len() < 5 {
-			return nil, fmt.Errorf("persistent id %v is not a storage", id)
-		}
-		if kind, _ := tuple.Get(0).(string); kind != "storage" {
-			return nil, fmt.Errorf("persistent id of kind %v", tuple.Get(0))
-		}
-		class, ok1 := tuple.Get(1).(pytorch.StorageClassInterface)
-		key, ok2 := tuple.Get(2).(string)
-		location, ok3 := tuple.Get(3).(string)
-		size, ok4 := tuple.Get(4).(int)
-		if !ok1 || !ok2 || !ok3 || !ok4 || size < 0 || size > math.MaxInt32 {
-			return nil, fmt.Errorf("malformed storage reference %v", id)
-		}
-		if s, ok := storages[key]; ok {
-			return s, nil
-		}
-		rec := records[path.Join(prefix, "data", key)]
-		if rec == nil {
-			return nil, fmt.Errorf("storage %q has no record in the archive", key)
-		}
-		elem := map[string]uint64{"*pytorch.FloatStorageClass": 4, "*pytorch.HalfStorageClass": 2,
-			"*pytorch.BFloat16StorageClass": 2, "*pytorch.DoubleStorageClass": 8, "*pytorch.ByteStorageClass": 1,
-			"*pytorch.BoolStorageClass": 1, "*pytorch.LongStorageClass": 8, "*pytorch.IntStorageClass": 4}[fmt.Sprintf("%T", class)]
-		if elem == 0 || rec.UncompressedSize64 != uint64(size)*elem {
-			return nil, fmt.Errorf("storage %q: %d elements do not match its record of %d bytes", key, size, rec.UncompressedSize64)
-		}
-		f, err := rec.Open()
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		s := class.New(size, location)
-		if err := s.SetFromFileWithSize(f, size); err != nil {
-			return nil, fmt.Errorf("storage %q: %w", key, err)
-		}
-		storages[key] = s
-		return s, nil
-	}
-	obj, err := u.Load()
-	if err != nil {
-		return nil, fmt.Errorf("unpickling data.pkl: %w", err)
-	}
-	entries := map[string]any{}
-	switch d := obj.(type) {
-	case *types.OrderedDict:
-		for k, e := range d.Map {
-			if ks, ok := k.(string); ok {
-				entries[ks] = e.Value
-			}
-		}
-	case *types.Dict:
-		for _, e := range *d {
-			if ks, ok := e.Key.(string); ok {
-				entries[ks] = e.Value
-			}
-		}
-	default:
-		return nil, fmt.Errorf("data.pkl holds a %T, not a state_dict", obj)
-	}
-	out = make(map[string]*Tensor, len(entries))
-	for name, v := range entries {
-		t, ok := v.(*pytorch.Tensor)
-		if !ok {
-			continue // non-tensor entries (e.g. metadata) are ignored
-		}
-		ft, err := torchToFloat32(t)
-		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", name, err)
-		}
-		if ft != nil {
-			out[name] = ft
-		}
-	}
-	return out, nil
-}
-
-// contiguous reports a row-major (C order) layout.
-func contiguous(size, stride []int) bool {
-	want := 1
-	for k := len(size) - 1; k >= 0; k-- {
-		if size[k] != 1 && stride[k] != want {
-			return false
-		}
-		want *= size[k]
-	}
-	return true
-}
-
-// torchToFloat32 copies a (possibly strided) view of a floating-point storage; integer storages
-// (buffers) give nil.
-func torchToFloat32(t *pytorch.Tensor) (*Tensor, error) {
-	var data []float32
-	dtype := "F32"
-	switch s := t.Source.(type) {
-	case *pytorch.FloatStorage:
-		data = s.Data
-	case *pytorch.HalfStorage:
-		data, dtype = s.Data, "F16"
-	case *pytorch.BFloat16Storage:
-		data, dtype = s.Data, "BF16"
-	case *pytorch.DoubleStorage:
-		data, dtype = make([]float32, len(s.Data)), "F64"
-		for i, v := range s.Data {
-			data[i] = float32(v)
-		}
-	case *pytorch.ByteStorage, *pytorch.BoolStorage, *pytorch.LongStorage, *pytorch.IntStorage:
-		return nil, nil // integer buffers (attention masks): no parameter
-	default:
-		return nil, fmt.Errorf("storage type %T is not supported", t.Source)
-	}
-	count, err := Numel(t.Size)
-	if err != nil || len(t.Stride) != len(t.Size) {
-		return nil, fmt.Errorf("size %v / stride %v", t.Size, t.Stride)
-	}
-	out := &Tensor{Shape: append([]int(nil), t.Size...), DType: dtype, Data: make([]float32, count)}
-	if contiguous(t.Size, t.Stride) {
-		if t.StorageOffset < 0 || t.StorageOffset+count > len(data) {
-			return nil, fmt.Errorf("view (offset %d, size %v) outside its storage of %d", t.StorageOffset, t.Size, len(data))
-		}
-		copy(out.Data, data[t.StorageOffset:t.StorageOffset+count])
-		return out, nil
-	}
-	idx := make([]int, len(t.Size))
-	for i := range count {
-		off := t.StorageOffset
-		for k, v := range idx {
-			off += v * t.Stride[k]
-		}
-		if off < 0 || off >= len(data) {
-			return nil, fmt.Errorf("view (offset %d, size %v, stride %v) outside its storage of %d", t.StorageOffset, t.Size, t.Stride, len(data))
-		}
-		out.Data[i] = data[off]
-		for k := len(idx) - 1; k >= 0; k-- {
-			idx[k]++
-			if idx[k] < t.Size[k] {
-				break
-			}
-			idx[k] = 0
 		}
 	}
 	return out, nil

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -131,7 +132,17 @@ func TestTorchViews(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got.Data, []float32{1, 4, 2, 5, 3, 6}) {
 		t.Errorf("transposed: %v %v", got, err)
 	}
-	if _, err := torchToFloat32(&pytorch.Tensor{Source: storage, StorageOffset: 5, Size: []int{2, 3}, Stride: []int{3, 1}}); err == nil {
-		t.Error("a view past its storage: no error")
+	for name, bad := range map[string]*pytorch.Tensor{
+		"past its storage":     {Source: storage, StorageOffset: 5, Size: []int{2, 3}, Stride: []int{3, 1}},
+		"strided past the end": {Source: storage, StorageOffset: 1, Size: []int{3, 2}, Stride: []int{1, 4}},
+		"huge offset":          {Source: storage, StorageOffset: math.MaxInt - 2, Size: []int{4}, Stride: []int{1}},
+		"negative stride":      {Source: storage, StorageOffset: 6, Size: []int{3}, Stride: []int{-1}},
+		"huge stride":          {Source: storage, Size: []int{2, 2}, Stride: []int{math.MaxInt / 2, 1}},
+		// Stride 0 repeats one element 2³⁰ times: 4 GB out of a 28-byte storage.
+		"more elements than its storage": {Source: storage, Size: []int{1 << 15, 1 << 15}, Stride: []int{0, 0}},
+	} {
+		if _, err := torchToFloat32(bad); err == nil || !strings.Contains(err.Error(), "its storage of 7") {
+			t.Errorf("a view %s: %v", name, err)
+		}
 	}
 }

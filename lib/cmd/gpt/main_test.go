@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,6 +124,53 @@ func TestGenerateAndScoreCommands(t *testing.T) {
 	}
 	if code := run([]string{"generate", "--model", dir, "--prompt", "x"}, &stdout, &stderr); code != 1 {
 		t.Errorf("text prompt without a tokenizer: exit %d", code)
+	}
+}
+
+// fixtureGreedy is the tiny fixture's greedy prompt and HF's 20-token greedy continuation of it
+// (reference.json), as --prompt-ids and --print-ids write them.
+func fixtureGreedy(t *testing.T) (prompt, output string) {
+	t.Helper()
+	data, err := os.ReadFile(sharedtest.Path(t, "fixtures", "tiny-gpt2", "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		GreedyPrompt [][]int `json:"greedy_prompt"`
+		GreedyOutput [][]int `json:"greedy_output"`
+	}
+	if err := json.Unmarshal(data, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.GreedyPrompt) != 1 || len(ref.GreedyOutput) != 1 || len(ref.GreedyOutput[0]) != len(ref.GreedyPrompt[0])+20 {
+		t.Fatalf("reference.json: greedy prompt %v, output %v", ref.GreedyPrompt, ref.GreedyOutput)
+	}
+	return joinIDs(ref.GreedyPrompt[0]), joinIDs(ref.GreedyOutput[0])
+}
+
+// A model folder whose pytorch_model.bin is in PyTorch's legacy (pre-1.6, non-zip) format, as
+// older hub checkpoints are: gpt generate reads it and continues the prompt as transformers does.
+func TestGenerateLegacyTorchFile(t *testing.T) {
+	src := sharedtest.Path(t, "fixtures", "tiny-gpt2")
+	dir := t.TempDir()
+	for from, to := range map[string]string{"config.json": "config.json", "generation_config.json": "generation_config.json", "pytorch_model_legacy.bin": "pytorch_model.bin"} {
+		data, err := os.ReadFile(filepath.Join(src, from))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, to), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prompt, want := fixtureGreedy(t)
+	t.Setenv("GOMLX_BACKEND", "go")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"generate", "--model", dir, "--prompt-ids", prompt, "--max-new-tokens", "20", "--print-ids"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if got := lines[len(lines)-1]; got != want {
+		t.Errorf("generate printed %q, want the fixture's greedy output %q", got, want)
 	}
 }
 
