@@ -195,13 +195,11 @@ func hasherFor(etag string, size int64) hash.Hash {
 	return nil
 }
 
-// fetchBlob downloads a file into blobs/{etag}, resuming blobs/{etag}.incomplete. The caller holds
-// the blob's lock, so no other process writes the same .incomplete file.
-func (c *Client) fetchBlob(ctx context.Context, repoID, commit, filename string, meta *fileMeta) (string, error) {
-	blobs := filepath.Join(c.repoDir(repoID), "blobs")
-	blob := filepath.Join(blobs, meta.etag)
-	if err := os.MkdirAll(blobs, 0o777); err != nil {
-		return "", fmt.Errorf("hub cache: %w", err)
+// fetchBlob downloads a file into blob (blobs/{etag}), resuming blobs/{etag}.incomplete. The
+// caller holds the blob's lock, so no other process writes the same .incomplete file.
+func (c *Client) fetchBlob(ctx context.Context, repoID, commit, filename, blob string, meta *fileMeta) error {
+	if err := os.MkdirAll(filepath.Dir(blob), 0o777); err != nil {
+		return fmt.Errorf("hub cache: %w", err)
 	}
 	partial := blob + ".incomplete"
 	u := c.resolveURL(repoID, commit, filename)
@@ -267,16 +265,16 @@ func (c *Client) fetchBlob(ctx context.Context, repoID, commit, filename string,
 		return n > 0, f.Sync()
 	})
 	if err != nil {
-		return "", err
+		return err
 	}
 	if err := verify(partial, meta); err != nil {
 		_ = os.Remove(partial)
-		return "", fmt.Errorf("file %s in repo %s: %w (the download was discarded)", filename, repoID, err)
+		return fmt.Errorf("file %s in repo %s: %w (the download was discarded)", filename, repoID, err)
 	}
 	if err := os.Rename(partial, blob); err != nil {
-		return "", fmt.Errorf("hub cache: %w", err)
+		return fmt.Errorf("hub cache: %w", err)
 	}
-	return blob, nil
+	return nil
 }
 
 type barWriter struct{ bar *progress.Bar }
@@ -458,7 +456,7 @@ func (c *Client) fetchFile(ctx context.Context, repoID, commit, filename string,
 	}
 	newBlob := false
 	if _, err := os.Stat(blob); err != nil {
-		if _, err := c.fetchBlob(ctx, repoID, commit, filename, meta); err != nil {
+		if err := c.fetchBlob(ctx, repoID, commit, filename, blob, meta); err != nil {
 			return err
 		}
 		newBlob = true

@@ -147,8 +147,28 @@ func (c *Client) newRequest(ctx context.Context, method, u string) (*http.Reques
 // httpClient returns a client whose connections and answers time out after timeout. With
 // stayOnHub, redirects are followed only while they stay on the hub (metadata: the answer that
 // leaves it carries the file's metadata); otherwise every redirect is followed and the token is
-// dropped as soon as one leaves the hub (downloads from storage).
+// dropped as soon as one leaves the hub (downloads from storage). Clients are made once per
+// timeout and kind, so requests of one Client share connections.
 func (c *Client) httpClient(timeout time.Duration, stayOnHub bool) *http.Client {
+	key := clientKey{timeout, stayOnHub}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if hc, ok := c.clients[key]; ok {
+		return hc
+	}
+	if c.clients == nil {
+		c.clients = map[clientKey]*http.Client{}
+	}
+	c.clients[key] = c.newHTTPClient(timeout, stayOnHub)
+	return c.clients[key]
+}
+
+type clientKey struct {
+	timeout   time.Duration
+	stayOnHub bool
+}
+
+func (c *Client) newHTTPClient(timeout time.Duration, stayOnHub bool) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}).DialContext
 	tr.TLSHandshakeTimeout = timeout
@@ -290,17 +310,18 @@ func (c *Client) waitRateLimit(ctx context.Context, d time.Duration, he *HTTPErr
 	secs := int64(d / time.Second)
 	bar := progress.Count(c.Progress, max(secs, 1), "waiting for the rate limit (s)")
 	defer bar.Finish()
-	deadline := time.Now().Add(d)
+	done := time.NewTimer(d)
+	defer done.Stop()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for time.Now().Before(deadline) {
+	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(time.Until(deadline)):
+		case <-done.C:
+			return nil
 		case <-tick.C:
 			bar.Add(1)
 		}
 	}
-	return nil
 }

@@ -34,11 +34,13 @@ package hub
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gonb-gpt/tutorial/lib/internal/envflag"
@@ -77,6 +79,9 @@ type Client struct {
 	Progress interface{ Write([]byte) (int, error) }
 	// UserAgent is sent with requests.
 	UserAgent string
+
+	mu      sync.Mutex
+	clients map[clientKey]*http.Client // see httpClient
 }
 
 // New returns a client configured from the environment, as huggingface_hub is. A variable that
