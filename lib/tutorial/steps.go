@@ -38,7 +38,23 @@ func (p *Params) Scrape(ctx context.Context, compat bool, out string, log io.Wri
 		fetcher.BaseURL, fetcher.Delay, fetcher.CacheDir = m.URL, -1, ""
 		urls = corpus.QuickURLs
 	}
+	if log != nil {
+		log = replacingWriter{log, strings.NewReplacer(out, p.Show(out))}
+	}
 	return corpus.Scrape(ctx, corpus.Options{URLs: urls, Fetcher: fetcher, Out: out, TutorialCompat: compat, Log: log})
+}
+
+// replacingWriter rewrites what passes through it (whole lines: the corpus logs with Fprintf).
+type replacingWriter struct {
+	w io.Writer
+	r *strings.Replacer
+}
+
+func (r replacingWriter) Write(b []byte) (int, error) {
+	if _, err := r.r.WriteString(r.w, string(b)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // newer reports whether path exists and is newer than every dependency.

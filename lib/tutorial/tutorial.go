@@ -100,6 +100,31 @@ func Load() *Params {
 // Path is a file of the work folder.
 func (p *Params) Path(name string) string { return filepath.Join(p.WorkDir, name) }
 
+// Show gives a path as a reader of a notebook should see it: relative to the repository when it is
+// inside it ("work/dataset.txt"), else under "~/" when it is in the home folder — never this
+// machine's absolute path. Files are still opened by their absolute paths (GoNB runs each cell in
+// a temporary folder).
+func (p *Params) Show(path string) string {
+	if rel, err := filepath.Rel(repoRoot(), path); err == nil && filepath.IsLocal(rel) {
+		return filepath.ToSlash(rel)
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		if rel, err := filepath.Rel(home, path); err == nil && filepath.IsLocal(rel) {
+			return "~/" + filepath.ToSlash(rel)
+		}
+	}
+	return path
+}
+
+// ShowAll is Show for a list of paths.
+func (p *Params) ShowAll(paths []string) []string {
+	out := make([]string, len(paths))
+	for i, path := range paths {
+		out[i] = p.Show(path)
+	}
+	return out
+}
+
 // String announces the mode and the main sizes (in Russian, like the notebooks).
 func (p *Params) String() string {
 	mode := "полный (размеры туториала)"
@@ -107,7 +132,7 @@ func (p *Params) String() string {
 		mode = "быстрый (GPT_QUICK=1): крошечная модель, локальные копии lib.ru и хаба"
 	}
 	return fmt.Sprintf("Режим: %s\nРабочий каталог: %s\nGPT-2 с нуля: n_layer=%d n_embd=%d n_head=%d n_positions=%d block_size=%d\nДо-обучение: %s",
-		mode, p.WorkDir, p.NLayer, p.NEmbd, p.NHead, p.NPositions, p.BlockSize, p.ModelID)
+		mode, p.Show(p.WorkDir), p.NLayer, p.NEmbd, p.NHead, p.NPositions, p.BlockSize, p.ModelID)
 }
 
 func envInt(dst *int, key string) {

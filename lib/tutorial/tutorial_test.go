@@ -2,7 +2,11 @@ package tutorial
 
 import (
 	"context"
+	"encoding/json"
 	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/gomlx/compute"
@@ -110,5 +114,85 @@ func TestScratchModelReused(t *testing.T) {
 	m, err := p.ScratchModel(b, tok)
 	if err != nil || m.Config.NHead != 2 {
 		t.Errorf("a changed config reused the old model: %v %v", m.Config.NHead, err)
+	}
+}
+
+// What the notebooks print names paths relative to the repository (or ~/), never this machine's.
+func TestShowPaths(t *testing.T) {
+	root := repoRoot()
+	if err := os.MkdirAll(filepath.Join(root, "build"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	work, err := os.MkdirTemp(filepath.Join(root, "build"), "show-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(work) })
+	t.Setenv("GPT_WORKDIR", work)
+	t.Setenv("GPT_QUICK", "1")
+	t.Setenv("GPT_LIBRU_MIRROR", "")
+	p := Load()
+	rel := "build/" + filepath.Base(work)
+	if got := p.Show(p.Path("dataset.txt")); got != rel+"/dataset.txt" {
+		t.Errorf("Show(work/dataset.txt) = %q", got)
+	}
+	if !strings.Contains(p.String(), "Рабочий каталог: "+rel+"\n") {
+		t.Errorf("String() = %q", p.String())
+	}
+	if home, err := os.UserHomeDir(); err == nil && !strings.HasPrefix(root, home+string(filepath.Separator)) {
+		if got := p.Show(filepath.Join(home, ".cache", "huggingface", "hub")); got != "~/.cache/huggingface/hub" {
+			t.Errorf("Show(home path) = %q", got)
+		}
+	}
+	if got := p.Show("/elsewhere/x"); got != "/elsewhere/x" {
+		t.Errorf("Show(/elsewhere/x) = %q", got)
+	}
+	var log strings.Builder
+	if _, err := p.Scrape(context.Background(), false, p.Path("dataset.txt"), &log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "wrote "+rel+"/dataset.txt:") || strings.Contains(log.String(), work) {
+		t.Errorf("scrape log: %q", log.String())
+	}
+}
+
+// The committed notebooks' saved outputs hold no path of the machine that ran them (the
+// repository's absolute path, or any absolute path but /proc, /dev, /sys): a reader sees paths as
+// Show gives them.
+func TestCommittedNotebooksShowNoMachinePaths(t *testing.T) {
+	root := repoRoot()
+	// An absolute path (not a URL's), but for the system's own folders, the same on every machine.
+	absPath := regexp.MustCompile(`(?:^|[\s"'\[(=])(/[A-Za-z0-9._-]+/|[A-Z]:\\\\)`)
+	system := map[string]bool{"/proc/": true, "/dev/": true, "/sys/": true}
+	files, _ := filepath.Glob(filepath.Join(root, "notebooks", "*.ipynb"))
+	if len(files) == 0 {
+		t.Fatalf("no notebooks under %s", root)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nb struct {
+			Cells []struct {
+				Outputs []json.RawMessage `json:"outputs"`
+			} `json:"cells"`
+		}
+		if err := json.Unmarshal(data, &nb); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		for i, c := range nb.Cells {
+			for _, o := range c.Outputs {
+				text := string(o) // JSON: a Windows path's \ is escaped
+				if strings.Contains(text, root) {
+					t.Errorf("%s, cell %d: an output holds this machine's path %s", filepath.Base(f), i, root)
+				}
+				for _, m := range absPath.FindAllStringSubmatch(text, -1) {
+					if !system[m[1]] {
+						t.Errorf("%s, cell %d: an output holds an absolute path (%q…)", filepath.Base(f), i, m[1])
+					}
+				}
+			}
+		}
 	}
 }
