@@ -230,6 +230,9 @@ func TestKilledWhileCheckpointing(t *testing.T) {
 		_, _ = tr.Train(context.Background())
 		return
 	}
+	// The child needs the shared fixtures: without them the parent skips (outside CI) or fails (in
+	// CI) here, as the child would, instead of waiting for a checkpoint that never comes.
+	sharedtest.Dir(t)
 	out := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run", "^TestKilledWhileCheckpointing$")
 	cmd.Env = append(os.Environ(), "GPT_TEST_CHILD_OUT="+out)
