@@ -56,6 +56,11 @@ func (r *Report) String() string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
+// EnvTF32 chooses, on XLA CUDA, whether float32 matrix products use TF32 tensor cores: "1" (go-xla's
+// default: faster, about 10 bits of mantissa, like torch.backends.cuda.matmul.allow_tf32 = True)
+// or "0" (full float32, PyTorch's default and what the parity checks need).
+const EnvTF32 = "GPT_TF32"
+
 // Option configures [New].
 type Option func(*options)
 
@@ -92,6 +97,16 @@ func New(opts ...Option) (compute.Backend, *Report, error) {
 		}
 	}
 	report := &Report{Choice: *choice}
+	if tf32, ok := sys.LookupEnv(EnvTF32); ok && choice.Name() == XLABackend && !strings.Contains(choice.Config, "tf32") {
+		switch strings.ToLower(strings.TrimSpace(tf32)) {
+		case "1", "true", "yes", "on":
+			report.Config += ",tf32=true"
+		case "0", "false", "no", "off":
+			report.Config += ",tf32=false"
+		default:
+			return nil, nil, fmt.Errorf("%s=%q: want 1 (TF32 matmuls for float32) or 0 (full float32)", EnvTF32, tf32)
+		}
+	}
 	if choice.Plugin != nil && envflag.True(sys.getenv(EnvXLACache)) {
 		if root, err := os.UserCacheDir(); err == nil {
 			if flags, dir, err := CacheFlags(filepath.Join(root, "gonb-gpt"), choice.Plugin, os.Getenv("XLA_FLAGS")); err == nil {
@@ -100,11 +115,11 @@ func New(opts ...Option) (compute.Backend, *Report, error) {
 			}
 		}
 	}
-	b, err := start(choice.Config)
+	b, err := start(report.Config)
 	if err != nil {
 		_, fromEnv := sys.LookupEnv(EnvBackend)
 		if fromEnv || choice.Name() == GoBackend {
-			return nil, nil, fmt.Errorf("backend %q (%s): %w", choice.Config, choice.Reason, err)
+			return nil, nil, fmt.Errorf("backend %q (%s): %w", report.Config, choice.Reason, err)
 		}
 		report.Fallback = err.Error()
 		report.Config = GoBackend

@@ -206,3 +206,24 @@ func TestNewFallsBackWhenPluginFails(t *testing.T) {
 		t.Errorf("New with a broken plugin in GOMLX_BACKEND: err = %v", err)
 	}
 }
+
+// GPT_TF32 becomes go-xla's tf32 option on an XLA configuration; a bad value is an error naming it.
+func TestTF32Option(t *testing.T) {
+	files := with(nvidiaProc, map[string]string{"/home/u/.local/lib/go-xla/pjrt_c_api_cuda_plugin.so": "not an ELF file"})
+	for _, tc := range []struct{ value, want string }{{"0", ",tf32=false"}, {"off", ",tf32=false"}, {"1", ",tf32=true"}} {
+		sys := fakeSystem(t, map[string]string{EnvTF32: tc.value}, files)
+		b, report, err := New(WithSystem(sys), WithoutReexec())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Finalize()
+		// The broken plugin fails to start: the fallback note quotes the configuration tried.
+		if !strings.Contains(report.Fallback, tc.want) {
+			t.Errorf("GPT_TF32=%s: fallback %q does not show %q", tc.value, report.Fallback, tc.want)
+		}
+	}
+	sys := fakeSystem(t, map[string]string{EnvTF32: "maybe"}, files)
+	if _, _, err := New(WithSystem(sys), WithoutReexec()); err == nil || !strings.Contains(err.Error(), "GPT_TF32") {
+		t.Errorf("GPT_TF32=maybe: err = %v", err)
+	}
+}

@@ -33,6 +33,9 @@ type Model struct {
 	Warnings []string
 	// BF16 computes training steps in bfloat16 (weights, moments and the loss stay float32).
 	BF16 bool
+	// AttnImplementation is transformers' attn_implementation: AttnSDPA (the default, "") or
+	// AttnEager. Set it before the first call: compiled programs keep the choice.
+	AttnImplementation AttnImplementation
 
 	mu    sync.Mutex
 	execs map[string]*model.Exec
@@ -307,7 +310,7 @@ func (m *Model) Logits(ids [][]int) ([][][]float32, error) {
 		return nil, err
 	}
 	e, err := m.exec("logits", func(scope *model.Scope, in []*Node) []*Node {
-		out := m.Config.forward(scope.Store(), forwardInputs{ids: in[0], positions: in[1]}, false, nil)
+		out := m.Config.forward(scope.Store(), forwardInputs{ids: in[0], positions: in[1], attn: m.AttnImplementation}, false, nil)
 		return []*Node{out.logits}
 	})
 	if err != nil {
@@ -387,7 +390,7 @@ func (m *Model) lossAndGrads(ids, labels [][]int, grads bool) (float64, map[stri
 		key = "grads"
 	}
 	e, err := m.exec(key, func(scope *model.Scope, in []*Node) []*Node {
-		out := m.Config.forward(scope.Store(), forwardInputs{ids: in[0], positions: in[1]}, false, nil)
+		out := m.Config.forward(scope.Store(), forwardInputs{ids: in[0], positions: in[1], attn: m.AttnImplementation}, false, nil)
 		loss := causalLMLoss(out.logits, in[2])
 		if !grads {
 			return []*Node{loss}
@@ -445,7 +448,7 @@ func (m *Model) LossGraph(store *model.Store, ids, labels *Node, training bool) 
 	if training {
 		rng = func(s shapes.Shape) *Node { return ConvertDType(store.RandomUniform(g, s), s.DType) }
 	}
-	out := m.Config.forward(store, forwardInputs{ids: ids, positions: positions, bf16: m.BF16}, training, rng)
+	out := m.Config.forward(store, forwardInputs{ids: ids, positions: positions, bf16: m.BF16, attn: m.AttnImplementation}, training, rng)
 	return causalLMLoss(out.logits, labels)
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX's idiomatic dot-import.
+	"github.com/gomlx/gomlx/ml/layers/attention"
 	"github.com/gomlx/gomlx/ml/model"
 )
 
@@ -87,6 +88,8 @@ type forwardInputs struct {
 	// bf16 computes in bfloat16: parameters are cast where used; layer norms, softmax and the
 	// logits are float32.
 	bf16 bool
+	// attn is the attention implementation (config's attn_implementation).
+	attn AttnImplementation
 	// dynamicUpdate uses DynamicUpdateSlice to write the cache (XLA); without it (the pure-Go
 	// backend lacks the op) one token is written with a select and a prompt only at slot 0.
 	dynamicUpdate bool
@@ -211,6 +214,7 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 	}
 	allowed = BroadcastToDims(ExpandAxes(allowed, 1), B, H, T, S)
 
+	fused := in.attn.usesCore(in.cacheK == nil && in.keyMask == nil, c.AttnPdrop, training, in.bf16, g.Backend())
 	var outK, outV []*Node
 	for l := range c.NLayer {
 		p := fmt.Sprintf("transformer.h.%d.", l)
@@ -227,7 +231,6 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 			v = writeCache(in.cacheV[l], v, offset, in.dynamicUpdate)
 			outK, outV = append(outK, k), append(outV, v)
 		}
-		scores := Einsum("bhtd,bhsd->bhts", q, k)
 		scale := 1.0
 		if c.ScaleAttnWeights {
 			scale /= math.Sqrt(float64(hd))
@@ -235,15 +238,17 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 		if c.ScaleAttnByInverseLayerIdx {
 			scale /= float64(l + 1)
 		}
-		if scale != 1 {
-			scores = MulScalar(scores, scale)
+		var attn *Node
+		if fused {
+			// [B, H, T, hd] → [B, T, H, hd], the layout cuDNN's kernel takes without copies.
+			bshd := func(x *Node) *Node { return TransposeAllDims(x, 0, 2, 1, 3) }
+			attn, _ = attention.Core(bshd(q), bshd(k), bshd(v), attention.LayoutBSHD,
+				attention.CoreOptions{Scale: scale, UseCausalMask: true})
+			attn = Reshape(attn, B, T, D)
+		} else {
+			attn = eagerAttention(g, q, k, v, allowed, scale, c.AttnPdrop, training, rng)
+			attn = Reshape(TransposeAllDims(attn, 0, 2, 1, 3), B, T, D)
 		}
-		scores = ConvertDType(scores, dtypes.Float32)
-		scores = Where(allowed, scores, Scalar(g, scores.DType(), minValue))
-		weights := ConvertDType(Softmax(scores, -1), v.DType())
-		weights = dropout(g, weights, c.AttnPdrop, training, rng)
-		attn := Einsum("bhts,bhsd->bhtd", weights, v)
-		attn = Reshape(TransposeAllDims(attn, 0, 2, 1, 3), B, T, D)
 		attn = conv1D(attn, get(p+"attn.c_proj.weight"), get(p+"attn.c_proj.bias"))
 		h = Add(residual, dropout(g, attn, c.ResidPdrop, training, rng))
 
@@ -260,6 +265,21 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 	}
 	logits := ConvertDType(Einsum("btd,vd->btv", h, head), dtypes.Float32)
 	return forwardOutputs{logits: logits, cacheK: outK, cacheV: outV}
+}
+
+// eagerAttention is HF's eager_attention_forward: q, k, v [B, H, T|S, hd], scores masked with
+// float32's lowest value where allowed [B, H, T, S] is false, softmax in float32, dropout on the
+// weights. Returns [B, H, T, hd].
+func eagerAttention(g *Graph, q, k, v, allowed *Node, scale, pdrop float64, training bool, rng func(shapes.Shape) *Node) *Node {
+	scores := Einsum("bhtd,bhsd->bhts", q, k)
+	if scale != 1 {
+		scores = MulScalar(scores, scale)
+	}
+	scores = ConvertDType(scores, dtypes.Float32)
+	scores = Where(allowed, scores, Scalar(g, scores.DType(), minValue))
+	weights := ConvertDType(Softmax(scores, -1), v.DType())
+	weights = dropout(g, weights, pdrop, training, rng)
+	return Einsum("bhts,bhsd->bhtd", weights, v)
 }
 
 // causalLMLoss is HF's ForCausalLMLoss: labels shifted left inside, -100 ignored, the mean over

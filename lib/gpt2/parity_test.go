@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute"
-	_ "github.com/gomlx/compute/gobackend"
 	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
+	"github.com/gonb-gpt/tutorial/lib/internal/testbackend"
 )
 
 // reference is ../shared/fixtures/tiny-gpt2/reference.json, made by transformers 5.17 / torch 2.11.
@@ -39,14 +39,9 @@ func loadReference(t testing.TB) (*reference, string) {
 	return &r, dir
 }
 
-func goBackend(t testing.TB) compute.Backend {
-	t.Helper()
-	b, err := compute.NewWithConfig("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// goBackend is the backend the tests run on: the pure-Go one, or another with GPT_TEST_BACKEND
+// (the device check runs these tests on XLA CUDA).
+func goBackend(t testing.TB) compute.Backend { return testbackend.Get(t) }
 
 func loadTiny(t testing.TB, weightsFile string) (*Model, *reference) {
 	t.Helper()

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gomlx/compute"
 	_ "github.com/gomlx/compute/gobackend"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
@@ -28,11 +27,7 @@ func TestAdamWThreeStepsMatchHF(t *testing.T) {
 	if err := json.Unmarshal(data, &ref); err != nil {
 		t.Fatal(err)
 	}
-	backend, err := compute.NewWithConfig("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := gpt2.Load(backend, dir)
+	m, err := gpt2.Load(goBackend(t), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,16 +16,13 @@ import (
 	"github.com/gonb-gpt/tutorial/lib/data"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
+	"github.com/gonb-gpt/tutorial/lib/internal/testbackend"
 	"github.com/gonb-gpt/tutorial/lib/tokenizer"
 )
 
-func goBackend(t testing.TB) compute.Backend {
-	b, err := compute.NewWithConfig("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+// goBackend is the backend the tests run on: the pure-Go one, or another with GPT_TEST_BACKEND
+// (the device check runs these tests on XLA CUDA).
+func goBackend(t testing.TB) compute.Backend { return testbackend.Get(t) }
 
 func blocksOf(rows [][]int) *data.Blocks {
 	b := &data.Blocks{BlockSize: len(rows[0])}
@@ -324,14 +321,20 @@ func TestAccumulationEqualsBigBatch(t *testing.T) {
 	t.Logf("max weight difference %g", worst)
 }
 
-// bf16 computes the same function within bfloat16's precision.
+// bf16 computes the same function within bfloat16's precision, with either attention (on XLA CUDA,
+// sdpa in bf16 is cuDNN's fused flash attention).
 func TestBF16Loss(t *testing.T) {
 	ref, dir := loadTinyRef(t)
-	for _, bf16 := range []bool{false, true} {
+	for _, tc := range []struct {
+		bf16 bool
+		attn gpt2.AttnImplementation
+	}{{false, gpt2.AttnEager}, {false, gpt2.AttnSDPA}, {true, gpt2.AttnEager}, {true, gpt2.AttnSDPA}} {
+		bf16 := tc.bf16
 		m, err := gpt2.Load(goBackend(t), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.AttnImplementation = tc.attn
 		args := DefaultArguments(t.TempDir())
 		args.BF16, args.MaxSteps, args.LoggingSteps, args.SaveSteps, args.PerDeviceTrainBatchSize = bf16, 1, 1, 0, 2
 		args.LRSchedulerType = "constant"
@@ -341,7 +344,8 @@ func TestBF16Loss(t *testing.T) {
 		}
 		got := *tr.History[0].Loss
 		if rel := math.Abs(got-ref.Losses[0]) / ref.Losses[0]; rel > 1e-2 {
-			t.Errorf("bf16=%v: loss %v, float32 reference %v", bf16, got, ref.Losses[0])
+			t.Errorf("bf16=%v %s: loss %v, float32 reference %v", bf16, tc.attn, got, ref.Losses[0])
 		}
+		t.Logf("bf16=%v %s (%s): loss %.6f, float32 reference %.6f", bf16, tc.attn, m.AttentionPath(true), got, ref.Losses[0])
 	}
 }

@@ -8,9 +8,13 @@ import (
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gonb-gpt/tutorial/lib/backend"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/optim"
@@ -192,24 +196,43 @@ func benchConfig(size string) (*gpt2.Config, error) {
 func benchTrain(args []string, stdout io.Writer) error {
 	fs := newFlags("bench train", "[flags]", `
 Times training steps of a random GPT-2 of --size (tiny; tutorial: vocab 30000, 12 layers, d 768;
-rugpt3small: vocab 50264, n_positions 2048) on random blocks, for each of --dtypes: the first step
-(compilation included) and the median of --steps more, printing tokens/s, step time and compile time.
+rugpt3small: vocab 50264, n_positions 2048) on random blocks, for each of --dtypes and --attn: the
+first step (compilation included) and the median of --steps more, printing tokens/s, step time and
+compile time, one RESULT line each. --phase times part of the step: forward (the loss in training
+mode), grad (loss and gradients) or step (gradients and the AdamW update: the Trainer's step).
+--dropout 0 sets every dropout probability to 0 (the fused attention kernel has no dropout).
 --xla-dump DIR sets XLA_FLAGS=--xla_dump_to=DIR (XLA backends) to inspect the compiled programs.`)
 	size := fs.String("size", "tiny", "tiny, tutorial or rugpt3small")
 	batch := fs.Int("batch", 8, "per_device_train_batch_size")
 	block := fs.Int("block", 0, "block size (default: 1024, or 64 for tiny)")
 	steps := fs.Int("steps", 5, "timed steps after the first")
 	dtypesFlag := fs.String("dtypes", "fp32,bf16", "fp32 and/or bf16")
+	attnFlag := fs.String("attn", "sdpa", "attn_implementation(s): eager and/or sdpa")
+	dropoutFlag := fs.String("dropout", "", "dropout probability for resid/embd/attn (default: GPT2Config's 0.1)")
+	phase := fs.String("phase", "step", "forward, grad or step")
 	dump := fs.String("xla-dump", "", "XLA dump folder")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if *batch < 1 || *steps < 1 || *block < 0 {
+		return fmt.Errorf("%w: --batch and --steps must be ≥ 1, --block ≥ 0", errUsage)
+	}
+	if *phase != "forward" && *phase != "grad" && *phase != "step" {
+		return fmt.Errorf("%w: --phase %q (forward, grad or step)", errUsage, *phase)
+	}
 	if *dump != "" {
-		_ = os.Setenv("XLA_FLAGS", strings.TrimSpace(os.Getenv("XLA_FLAGS")+" --xla_dump_to="+*dump))
+		_ = os.Setenv("XLA_FLAGS", strings.TrimSpace(os.Getenv("XLA_FLAGS")+" --xla_dump_to="+*dump+" --xla_dump_hlo_as_text"))
 	}
 	cfg, err := benchConfig(*size)
 	if err != nil {
 		return err
+	}
+	if *dropoutFlag != "" {
+		p, err := strconv.ParseFloat(*dropoutFlag, 64)
+		if err != nil || p < 0 || p >= 1 {
+			return fmt.Errorf("%w: --dropout %q: want a probability in [0, 1)", errUsage, *dropoutFlag)
+		}
+		cfg.ResidPdrop, cfg.EmbdPdrop, cfg.AttnPdrop = p, p, p
 	}
 	if *block == 0 {
 		*block = 1024
@@ -217,12 +240,14 @@ rugpt3small: vocab 50264, n_positions 2048) on random blocks, for each of --dtyp
 			*block = 64
 		}
 	}
+	if *block > cfg.NPositions {
+		return fmt.Errorf("%w: --block %d is longer than n_positions %d", errUsage, *block, cfg.NPositions)
+	}
 	b, report, err := backend.New()
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s\n", strings.SplitN(report.String(), "\n", 2)[0])
-	fmt.Fprintf(stdout, "%-12s %-5s %6s %6s %12s %10s %10s\n", "size", "dtype", "batch", "block", "tokens/s", "step ms", "compile s")
 	rng := rand.New(rand.NewPCG(1, 2))
 	ids := make([][]int, *batch)
 	for i := range ids {
@@ -236,32 +261,88 @@ rugpt3small: vocab 50264, n_positions 2048) on random blocks, for each of --dtyp
 		return err
 	}
 	for _, dt := range strings.Split(*dtypesFlag, ",") {
-		m, err := gpt2.New(b, cfg, 1)
-		if err != nil {
-			return err
+		dt = strings.TrimSpace(dt)
+		if dt != "fp32" && dt != "bf16" {
+			return fmt.Errorf("%w: --dtypes: %q is not fp32 or bf16", errUsage, dt)
 		}
-		m.BF16 = strings.TrimSpace(dt) == "bf16"
-		step, err := train.NewStep(m, optim.NewAdamW())
-		if err != nil {
-			return err
-		}
-		start := time.Now()
-		if _, _, err := step.Run(idsT, idsT, 1e-4); err != nil {
-			return err
-		}
-		first := time.Since(start).Seconds()
-		var times []float64
-		for range *steps {
-			s := time.Now()
-			if _, _, err := step.Run(idsT, idsT, 1e-4); err != nil {
+		for _, a := range strings.Split(*attnFlag, ",") {
+			attn, err := gpt2.ParseAttnImplementation(strings.TrimSpace(a))
+			if err != nil {
+				return fmt.Errorf("%w: --attn: %v", errUsage, err)
+			}
+			m, err := gpt2.New(b, cfg, 1)
+			if err != nil {
 				return err
 			}
-			times = append(times, time.Since(s).Seconds())
+			m.BF16, m.AttnImplementation = dt == "bf16", attn
+			run, err := benchPhase(m, *phase)
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			if err := run(idsT); err != nil {
+				return err
+			}
+			first := time.Since(start).Seconds()
+			var times []float64
+			for range *steps {
+				s := time.Now()
+				if err := run(idsT); err != nil {
+					return err
+				}
+				times = append(times, time.Since(s).Seconds())
+			}
+			sort.Float64s(times)
+			med := times[len(times)/2]
+			fmt.Fprintf(stdout, "RESULT go-%s size=%s dtype=%s attn=%s dropout=%g batch=%d block=%d tokens/s=%.0f step_ms=%.1f compile_s=%.2f path=%q\n",
+				*phase, *size, dt, attn, cfg.AttnPdrop, *batch, *block, float64(*batch**block)/med, med*1000, first-med, m.AttentionPath(true))
 		}
-		sort.Float64s(times)
-		med := times[len(times)/2]
-		fmt.Fprintf(stdout, "%-12s %-5s %6d %6d %12.0f %10.1f %10.2f\n", *size, dt, *batch, *block,
-			float64(*batch**block)/med, med*1000, first-med)
 	}
 	return nil
+}
+
+// benchPhase returns a function running one timed unit of --phase on a batch (ids as labels).
+func benchPhase(m *gpt2.Model, phase string) (func(ids *tensors.Tensor) error, error) {
+	if phase == "step" {
+		step, err := train.NewStep(m, optim.NewAdamW())
+		if err != nil {
+			return nil, err
+		}
+		return func(ids *tensors.Tensor) error { _, _, err := step.Run(ids, ids, 1e-4); return err }, nil
+	}
+	e, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*graph.Node) []*graph.Node {
+		store := scope.Store()
+		store.SetTraining(in[0].Graph(), true)
+		loss := m.LossGraph(store, in[0], in[0], true)
+		if phase == "forward" {
+			return []*graph.Node{loss}
+		}
+		names := m.ParamNames()
+		params := make([]*graph.Node, len(names))
+		for i, n := range names {
+			params[i] = m.Param(loss.Graph(), n)
+		}
+		// The gradients' global norm stands for the gradients (returning them all would time the
+		// transfers to the host): XLA cannot drop any of them.
+		sum := graph.ScalarZero(loss.Graph(), loss.DType())
+		for _, g := range graph.Gradient(loss, params...) {
+			sum = graph.Add(sum, graph.ReduceAllSum(graph.Square(g)))
+		}
+		return []*graph.Node{loss, sum}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func(ids *tensors.Tensor) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("bench %s: %v", phase, r)
+			}
+		}()
+		out, err := e.Call(ids)
+		if err == nil {
+			_ = tensors.MustCopyFlatData[float32](out[0]) // wait for the result
+		}
+		return err
+	}, nil
 }

@@ -1,0 +1,72 @@
+package gpt2
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute"
+)
+
+// AttnImplementation chooses how attention is computed, as transformers' attn_implementation does.
+type AttnImplementation string
+
+const (
+	// AttnEager is HF's eager_attention_forward: the [B, H, T, S] scores are materialized, masked,
+	// soft-maxed in float32 and dropped out. Exact HF numerics; every backend; every case.
+	AttnEager AttnImplementation = "eager"
+	// AttnSDPA is scaled dot-product attention through GoMLX's attention.Core, transformers' default.
+	// On XLA CUDA with bfloat16 it runs cuDNN's fused flash-attention kernels (forward and backward;
+	// head size a multiple of 8, Ampere or newer), which never materialize the scores. Where that
+	// kernel cannot apply — float32, a backend without it, generation with a key/value cache or a
+	// padding mask, or training with attention dropout (attn_pdrop > 0: cuDNN's kernel has none, so
+	// the eager graph keeps HF's dropout) — it computes the same function the eager way.
+	AttnSDPA AttnImplementation = "sdpa"
+)
+
+// ParseAttnImplementation reads an attn_implementation name ("" is the default, sdpa).
+func ParseAttnImplementation(s string) (AttnImplementation, error) {
+	switch AttnImplementation(s) {
+	case "", AttnSDPA:
+		return AttnSDPA, nil
+	case AttnEager:
+		return AttnEager, nil
+	}
+	return "", fmt.Errorf("gpt2: attn_implementation %q: want %q or %q", s, AttnEager, AttnSDPA)
+}
+
+// usesCore reports whether a forward graph takes attention.Core: sdpa, a plain causal batch (no
+// cache, no padding mask), no attention dropout in training, and — for bfloat16 — a backend with the
+// fused kernel (elsewhere the eager graph keeps the softmax in float32, as HF does).
+func (a AttnImplementation) usesCore(plainCausal bool, attnPdrop float64, training, bf16 bool, b compute.Backend) bool {
+	if a == AttnEager || !plainCausal || (training && attnPdrop > 0) {
+		return false
+	}
+	return !bf16 || hasFusedAttention(b)
+}
+
+func hasFusedAttention(b compute.Backend) bool {
+	ops := b.Capabilities().Operations
+	return ops[compute.OpTypeFusedScaledDotProductAttention] && ops[compute.OpTypeFusedScaledDotProductAttentionVJP]
+}
+
+// AttentionPath says how training steps of this model compute attention, for reports: "eager",
+// "sdpa: cuDNN flash attention (fused)" or "sdpa: decomposed (...why)".
+func (m *Model) AttentionPath(training bool) string {
+	a := m.AttnImplementation
+	if a == "" {
+		a = AttnSDPA
+	}
+	if a == AttnEager {
+		return string(AttnEager)
+	}
+	switch {
+	case training && m.Config.AttnPdrop > 0:
+		return "sdpa: eager graph (attn_pdrop > 0 in training: the fused kernel has no dropout)"
+	case !m.BF16:
+		return "sdpa: decomposed (float32: the fused kernel takes bf16/fp16)"
+	case !hasFusedAttention(m.Backend):
+		return "sdpa: eager graph (the backend has no fused attention)"
+	case m.Config.HeadDim()%8 != 0:
+		return "sdpa: decomposed (head size not a multiple of 8)"
+	}
+	return "sdpa: cuDNN flash attention (fused)"
+}
