@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"unicode/utf8"
 
@@ -592,4 +593,35 @@ func decoderJSON(d Decoder) []any {
 		return []any{"type", "BPEDecoder", "suffix", v.Suffix}
 	}
 	return []any{"type", d.Type()}
+}
+
+// SavePretrained writes the tokenizer into a model folder the way PreTrainedTokenizerFast's
+// save_pretrained does: tokenizer.json, and a tokenizer_config.json naming the class that loads
+// tokenizer.json as it is ("tokenizer_class": "PreTrainedTokenizerFast"). Without that file,
+// transformers' AutoTokenizer would pick the tokenizer class of config.json's model_type (gpt2: a
+// byte-level BPE) and rebuild a different pre-tokenizer around the vocabulary.
+func (t *Tokenizer) SavePretrained(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("tokenizer: %w", err)
+	}
+	if err := t.Save(filepath.Join(dir, "tokenizer.json")); err != nil {
+		return err
+	}
+	cfg := map[string]any{
+		"tokenizer_class":              "PreTrainedTokenizerFast",
+		"clean_up_tokenization_spaces": false,
+	}
+	for _, st := range []struct{ key, token string }{{"pad_token", "[PAD]"}, {"unk_token", "[UNK]"}, {"bos_token", "<|endoftext|>"}, {"eos_token", "<|endoftext|>"}} {
+		if _, ok := t.TokenToID(st.token); ok {
+			cfg[st.key] = st.token
+		}
+	}
+	data, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return fmt.Errorf("tokenizer: %w", err)
+	}
+	return fileutil.WriteAtomic(filepath.Join(dir, "tokenizer_config.json"), 0o644, func(w io.Writer) error {
+		_, err := w.Write(append(data, '\n'))
+		return err
+	})
 }

@@ -101,7 +101,7 @@ func (t *Trainer) saveCheckpoint(state *TrainerState) (string, error) {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	if t.Tokenizer != nil {
-		if err := t.Tokenizer.Save(filepath.Join(tmp, "tokenizer.json")); err != nil {
+		if err := t.Tokenizer.SavePretrained(tmp); err != nil {
 			return "", fmt.Errorf("checkpoint: %w", err)
 		}
 	}

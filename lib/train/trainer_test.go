@@ -315,7 +315,9 @@ func TestAccumulationEqualsBigBatch(t *testing.T) {
 			worst = math.Max(worst, math.Abs(float64(a[k][i]-b[k][i])))
 		}
 	}
-	if worst > 2e-6 {
+	// Adam's first update is about ±lr (1e-3) per weight whatever the gradient's size, so a wrong
+	// accumulation moves weights by ~1e-3; summation order alone, a few 1e-6.
+	if worst > 1e-5 {
 		t.Errorf("max weight difference %g between one batch of 8 and 2×4 accumulated", worst)
 	}
 	t.Logf("max weight difference %g", worst)

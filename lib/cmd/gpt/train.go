@@ -131,7 +131,7 @@ in HF format, with loss.svg.`)
 	if err := m.Save(args.OutputDir); err != nil {
 		return err
 	}
-	if err := tok.Save(filepath.Join(args.OutputDir, "tokenizer.json")); err != nil {
+	if err := tok.SavePretrained(args.OutputDir); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(args.OutputDir, "loss.svg"), []byte(train.LossCurveSVG(tr.History, 640, 360)), 0o644); err != nil {
