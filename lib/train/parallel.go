@@ -30,6 +30,12 @@ func newDataParallel(n int) (*dataParallel, error) {
 	if n < 2 || os.Getenv(EnvDataParallel) == "0" {
 		return nil, nil
 	}
+	return meshOf(n)
+}
+
+// meshOf builds the sharding over n devices, n = 1 included (the device check compares that
+// sharded program with the plain step on one GPU).
+func meshOf(n int) (*dataParallel, error) {
 	mesh, err := distributed.NewDeviceMesh([]int{n}, []string{"data"})
 	if err != nil {
 		return nil, fmt.Errorf("data parallel: %w", err)

@@ -1,8 +1,13 @@
 package train
 
 import (
+	"math"
 	"reflect"
 	"testing"
+
+	"github.com/gonb-gpt/tutorial/lib/gpt2"
+	"github.com/gonb-gpt/tutorial/lib/internal/testbackend"
+	"github.com/gonb-gpt/tutorial/lib/optim"
 )
 
 // The multi-device execution cannot run here (see docs/data-parallel.md); these check what can be:
@@ -39,4 +44,65 @@ func TestEvenRows(t *testing.T) {
 			t.Errorf("evenRows(%v, %d) = %v, want %v", tc.sel, tc.devices, got, tc.want)
 		}
 	}
+}
+
+// The sharded program of data parallelism, on a mesh of one device, trains exactly as the plain
+// step: same losses, gradient norms and weights. The device check runs it on XLA CUDA; GoMLX's
+// pure-Go backend has no distributed execution, so it is skipped there, saying so.
+func TestDataParallelOneDeviceEqualsPlain(t *testing.T) {
+	ref, dir := loadTinyRef(t)
+	b := goBackend(t)
+	if testbackend.IsGo(t) {
+		t.Skip("SKIPPED: the pure-Go backend has no distributed execution (DistributedAutoSharding); the device check runs this on XLA")
+	}
+	run := func(parallel bool) (losses []float64, weights map[string][]float32) {
+		m, err := gpt2.Load(b, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dp *dataParallel
+		if parallel {
+			if dp, err = meshOf(1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		step, err := newStep(m, optim.NewAdamW(), dp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, _ := IDsTensor(ref.InputIDs)
+		for range 3 {
+			loss, norm, err := step.Run(ids, ids, 1e-3)
+			if err != nil {
+				t.Fatalf("parallel=%v: %v", parallel, err)
+			}
+			losses = append(losses, loss, norm)
+		}
+		w, err := m.Weights()
+		if err != nil {
+			t.Fatal(err)
+		}
+		weights = map[string][]float32{}
+		for k, v := range w {
+			weights[k] = v.Data
+		}
+		return losses, weights
+	}
+	plainL, plainW := run(false)
+	dpL, dpW := run(true)
+	for i := range plainL {
+		if math.Abs(plainL[i]-dpL[i]) > 1e-6*math.Max(1, math.Abs(plainL[i])) {
+			t.Errorf("loss/norm %d: plain %v, data parallel %v", i, plainL[i], dpL[i])
+		}
+	}
+	worst := 0.0
+	for k := range plainW {
+		for i := range plainW[k] {
+			worst = math.Max(worst, math.Abs(float64(plainW[k][i]-dpW[k][i])))
+		}
+	}
+	if worst > 1e-6 {
+		t.Errorf("weights after 3 steps differ by %g", worst)
+	}
+	t.Logf("plain %v, data parallel %v; weights max diff %g", plainL, dpL, worst)
 }

@@ -44,8 +44,18 @@ func trainingGradients(m *gpt2.Model, store *model.Store, ids, labels *Node) (lo
 	return loss, params, Gradient(loss, params...)
 }
 
-// NewStep prepares a training step for a model and optimizer.
+// NewStep prepares a training step for a model and optimizer, data-parallel over the backend's
+// devices when it has several.
 func NewStep(m *gpt2.Model, opt *optim.AdamW) (*Step, error) {
+	dp, err := newDataParallel(m.Backend.NumDevices())
+	if err != nil {
+		return nil, err
+	}
+	return newStep(m, opt, dp)
+}
+
+// newStep prepares a step, sharded as dp says (nil: one device, no sharding).
+func newStep(m *gpt2.Model, opt *optim.AdamW, dp *dataParallel) (*Step, error) {
 	names := m.ParamNames()
 	e, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
@@ -56,10 +66,7 @@ func NewStep(m *gpt2.Model, opt *optim.AdamW) (*Step, error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	step := &Step{Model: m, Opt: opt, exec: e}
-	if step.dp, err = newDataParallel(m.Backend.NumDevices()); err != nil {
-		return nil, err
-	}
+	step := &Step{Model: m, Opt: opt, exec: e, dp: dp}
 	if step.dp != nil {
 		step.exec = e.AutoSharding(step.dp.batchSpec.Mesh).WithInputShardingSpecs(step.dp.batchSpec, step.dp.batchSpec, step.dp.rep).
 			WithOutputShardingSpecs(step.dp.rep, step.dp.rep)
