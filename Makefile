@@ -5,7 +5,7 @@ export GOTOOLCHAIN := go1.27.3
 export GOEXPERIMENT := simd
 GO ?= go
 
-.PHONY: tutorial test kernel vet fmt-check unit notebooks hf-anchor
+.PHONY: tutorial test kernel vet fmt-check unit notebooks hf-anchor device-check device-prepare
 
 SHARED ?= ../shared
 HF_DIR := build/hf-tokenizers
@@ -41,3 +41,13 @@ unit:
 
 notebooks:
 	$(GO) run ./lib/cmd/gpt notebooks --mode quick
+
+## device-check: the GPU check (XLA CUDA against PyTorch, parity, interop); on a machine without a GPU
+## the same steps on the pure-Go backend at tiny sizes. Results in build/device-check/results.md.
+device-check:
+	bash .ci/device-check
+
+## device-prepare: build the binaries and copy the reference data the device check needs into
+## build/device, for a GPU machine without Go (carry build/device; run `bash .ci/device-check` there).
+device-prepare:
+	bash .ci/device-check --prepare
