@@ -56,9 +56,10 @@ func (r *Report) String() string {
 	return strings.TrimRight(b.String(), "\n")
 }
 
-// EnvTF32 chooses, on XLA CUDA, whether float32 matrix products use TF32 tensor cores: "1" (go-xla's
-// default: faster, about 10 bits of mantissa, like torch.backends.cuda.matmul.allow_tf32 = True)
-// or "0" (full float32, PyTorch's default and what the parity checks need).
+// EnvTF32 chooses, on XLA, whether float32 matrix products may use TF32 tensor cores: "1" (faster,
+// about 10 bits of mantissa: torch.backends.cuda.matmul.allow_tf32 = True, TrainingArguments'
+// tf32=True) or "0", the default (full float32, as PyTorch does by default, so that float32 numbers
+// match transformers'; go-xla's own default would be TF32 on CUDA).
 const EnvTF32 = "GPT_TF32"
 
 // Option configures [New].
@@ -97,19 +98,19 @@ func New(opts ...Option) (compute.Backend, *Report, error) {
 		}
 	}
 	report := &Report{Choice: *choice}
-	if tf32, ok := sys.LookupEnv(EnvTF32); ok && choice.Name() == XLABackend && !strings.Contains(choice.Config, "tf32") {
-		switch strings.ToLower(strings.TrimSpace(tf32)) {
+	if choice.Name() == XLABackend && !strings.Contains(choice.Config, "tf32") {
+		switch tf32 := sys.getenv(EnvTF32); strings.ToLower(strings.TrimSpace(tf32)) {
 		case "1", "true", "yes", "on":
 			report.Config += ",tf32=true"
-		case "0", "false", "no", "off":
+		case "", "0", "false", "no", "off":
 			report.Config += ",tf32=false"
 		default:
 			return nil, nil, fmt.Errorf("%s=%q: want 1 (TF32 matmuls for float32) or 0 (full float32)", EnvTF32, tf32)
 		}
 	}
-	if choice.Plugin != nil && envflag.True(sys.getenv(EnvXLACache)) {
+	if cache := sys.getenv(EnvXLACache); choice.Plugin != nil && (envflag.True(cache) || cache == "autotune") {
 		if root, err := os.UserCacheDir(); err == nil {
-			if flags, dir, err := CacheFlags(filepath.Join(root, "gonb-gpt"), choice.Plugin, os.Getenv("XLA_FLAGS")); err == nil {
+			if flags, dir, err := CacheFlags(filepath.Join(root, "gonb-gpt"), choice.Plugin, os.Getenv("XLA_FLAGS"), cache != "autotune"); err == nil {
 				_ = os.Setenv("XLA_FLAGS", flags)
 				report.XLACache = dir
 			}

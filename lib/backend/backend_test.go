@@ -207,11 +207,16 @@ func TestNewFallsBackWhenPluginFails(t *testing.T) {
 	}
 }
 
-// GPT_TF32 becomes go-xla's tf32 option on an XLA configuration; a bad value is an error naming it.
+// GPT_TF32 becomes go-xla's tf32 option on an XLA configuration (off unless asked, as in PyTorch); a
+// bad value is an error naming it.
 func TestTF32Option(t *testing.T) {
 	files := with(nvidiaProc, map[string]string{"/home/u/.local/lib/go-xla/pjrt_c_api_cuda_plugin.so": "not an ELF file"})
-	for _, tc := range []struct{ value, want string }{{"0", ",tf32=false"}, {"off", ",tf32=false"}, {"1", ",tf32=true"}} {
-		sys := fakeSystem(t, map[string]string{EnvTF32: tc.value}, files)
+	for _, tc := range []struct{ value, want string }{{"", ",tf32=false"}, {"0", ",tf32=false"}, {"off", ",tf32=false"}, {"1", ",tf32=true"}} {
+		env := map[string]string{EnvTF32: tc.value}
+		if tc.value == "" {
+			env = nil // unset: full float32, as PyTorch
+		}
+		sys := fakeSystem(t, env, files)
 		b, report, err := New(WithSystem(sys), WithoutReexec())
 		if err != nil {
 			t.Fatal(err)

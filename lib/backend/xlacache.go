@@ -9,7 +9,8 @@ import (
 	"strings"
 )
 
-// EnvXLACache turns on XLA's on-disk caches for the GPU compiler ("1"): see CacheFlags.
+// EnvXLACache turns on XLA's on-disk caches for the GPU compiler: "1" (compiled kernels and
+// autotuning results) or "autotune" (autotuning results only). See CacheFlags.
 const EnvXLACache = "GPT_XLA_CACHE"
 
 // CacheFlags returns the XLA_FLAGS that make XLA's GPU compiler keep work across processes — a
@@ -20,7 +21,7 @@ const EnvXLACache = "GPT_XLA_CACHE"
 // go-xla cannot serialize whole executables (PJRT's Serialize/DeserializeAndLoad are not exposed),
 // so these caches shorten, rather than skip, the compilation of a program seen before. They are
 // opt-in (GPT_XLA_CACHE=1): an XLA build that does not know a flag refuses to start.
-func CacheFlags(root string, plugin *Plugin, current string) (flags, dir string, err error) {
+func CacheFlags(root string, plugin *Plugin, current string, kernels bool) (flags, dir string, err error) {
 	if plugin == nil {
 		return "", "", fmt.Errorf("xla cache: no plugin")
 	}
@@ -30,9 +31,9 @@ func CacheFlags(root string, plugin *Plugin, current string) (flags, dir string,
 	}
 	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%d", plugin.Path, st.Size(), st.ModTime().UnixNano()))
 	dir = filepath.Join(root, "xla", hex.EncodeToString(sum[:])[:16])
-	want := []string{
-		"--xla_gpu_kernel_cache_file=" + filepath.Join(dir, "kernels.bin"),
-		"--xla_gpu_per_fusion_autotune_cache_dir=" + filepath.Join(dir, "autotune"),
+	want := []string{"--xla_gpu_per_fusion_autotune_cache_dir=" + filepath.Join(dir, "autotune")}
+	if kernels {
+		want = append(want, "--xla_gpu_kernel_cache_file="+filepath.Join(dir, "kernels.bin"))
 	}
 	var add []string
 	for _, f := range want {

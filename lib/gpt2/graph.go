@@ -3,6 +3,7 @@ package gpt2
 import (
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -142,9 +143,25 @@ func layerNorm(x, weight, bias *Node, eps float64) *Node {
 	return ConvertDType(Add(Mul(normed, ExpandLeftToRank(weight, x.Rank())), ExpandLeftToRank(bias, x.Rank())), dt)
 }
 
+// dot is Einsum(equation, x, y) — given also as DotGeneral's contracting and batch axes, with the
+// output in DotGeneral's order (batch, x's free axes, y's free axes), which the equations respect.
+//
+// In half precision on XLA it leaves the accumulator type unset: XLA's GPU gemms accumulate
+// bf16 products in float32 anyway (as torch's autocast matmuls do), and GoMLX then computes the
+// gradients in bf16 as well. With float32 named as the accumulator — GoMLX's default for half
+// precision — its gradient converts both operands of every backward gemm to float32, which runs the
+// backward pass at TF32/float32 speed instead of bf16's. Elsewhere (the pure-Go backend, float32) it
+// is Einsum.
+func dot(equation string, x, y *Node, xContract, xBatch, yContract, yBatch []int) *Node {
+	if !x.DType().IsHalfPrecision() || !strings.HasPrefix(x.Graph().Backend().Name(), "xla") {
+		return Einsum(equation, x, y)
+	}
+	return Dot(x, y).WithAccumulatorDType(dtypes.InvalidDType).General(xContract, xBatch, yContract, yBatch)
+}
+
 // conv1D is HF's Conv1D: x·W + b with W as [in, out].
 func conv1D(x, w, b *Node) *Node {
-	return Add(Einsum("btd,de->bte", x, w), ExpandLeftToRank(b, x.Rank()))
+	return Add(dot("btd,de->bte", x, w, []int{2}, nil, []int{0}, nil), ExpandLeftToRank(b, x.Rank()))
 }
 
 // activation applies config.activation_function.
@@ -263,7 +280,7 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 	if !c.TieWordEmbeddings {
 		head = get("lm_head.weight")
 	}
-	logits := ConvertDType(Einsum("btd,vd->btv", h, head), dtypes.Float32)
+	logits := ConvertDType(dot("btd,vd->btv", h, head, []int{2}, nil, []int{1}, nil), dtypes.Float32)
 	return forwardOutputs{logits: logits, cacheK: outK, cacheV: outV}
 }
 
@@ -271,7 +288,7 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 // float32's lowest value where allowed [B, H, T, S] is false, softmax in float32, dropout on the
 // weights. Returns [B, H, T, hd].
 func eagerAttention(g *Graph, q, k, v, allowed *Node, scale, pdrop float64, training bool, rng func(shapes.Shape) *Node) *Node {
-	scores := Einsum("bhtd,bhsd->bhts", q, k)
+	scores := dot("bhtd,bhsd->bhts", q, k, []int{3}, []int{0, 1}, []int{3}, []int{0, 1})
 	if scale != 1 {
 		scores = MulScalar(scores, scale)
 	}
@@ -279,7 +296,7 @@ func eagerAttention(g *Graph, q, k, v, allowed *Node, scale, pdrop float64, trai
 	scores = Where(allowed, scores, Scalar(g, scores.DType(), minValue))
 	weights := ConvertDType(Softmax(scores, -1), v.DType())
 	weights = dropout(g, weights, pdrop, training, rng)
-	return Einsum("bhts,bhsd->bhtd", weights, v)
+	return dot("bhts,bhsd->bhtd", weights, v, []int{3}, []int{0, 1}, []int{2}, []int{0, 1})
 }
 
 // causalLMLoss is HF's ForCausalLMLoss: labels shifted left inside, -100 ignored, the mean over

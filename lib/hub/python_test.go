@@ -46,7 +46,15 @@ func TestPythonInterop(t *testing.T) {
 	runPy := func(home string, offline bool, files []string) map[string][2]string {
 		t.Helper()
 		cmd := exec.Command(python, append([]string{"-c", pythonInterop, "x", repoID}, files...)...)
-		cmd.Env = append(os.Environ(), "HF_HOME="+home, "HF_ENDPOINT="+srv.URL, "HF_HUB_DISABLE_TELEMETRY=1", "HF_HUB_DISABLE_XET=1")
+		// clearEnv set the HF_* variables to "": huggingface_hub reads an empty HF_HUB_ETAG_TIMEOUT as
+		// int("") and fails to import (constants.py), so empty ones are left out of Python's environment.
+		var env []string
+		for _, kv := range os.Environ() {
+			if k, v, _ := strings.Cut(kv, "="); v != "" || !(strings.HasPrefix(k, "HF_") || strings.HasPrefix(k, "HUGGING") || k == "TRANSFORMERS_OFFLINE" || k == "XDG_CACHE_HOME") {
+				env = append(env, kv)
+			}
+		}
+		cmd.Env = append(env, "HF_HOME="+home, "HF_ENDPOINT="+srv.URL, "HF_HUB_DISABLE_TELEMETRY=1", "HF_HUB_DISABLE_XET=1")
 		if offline {
 			cmd.Env = append(cmd.Env, "HF_HUB_OFFLINE=1")
 		}

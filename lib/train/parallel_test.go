@@ -101,7 +101,8 @@ func TestDataParallelOneDeviceEqualsPlain(t *testing.T) {
 			worst = math.Max(worst, math.Abs(float64(plainW[k][i]-dpW[k][i])))
 		}
 	}
-	if worst > 1e-6 {
+	// As in TestAccumulationEqualsBigBatch: Adam turns summation-order noise into ~1e-6 weight noise.
+	if worst > 1e-5 {
 		t.Errorf("weights after 3 steps differ by %g", worst)
 	}
 	t.Logf("plain %v, data parallel %v; weights max diff %g", plainL, dpL, worst)
