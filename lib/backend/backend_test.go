@@ -182,6 +182,7 @@ func TestNewUnknownBackendIsAnError(t *testing.T) {
 // A plugin that cannot be loaded (here: not a shared library) makes the automatic choice fall back to
 // the pure-Go backend, saying why; the same plugin named in GOMLX_BACKEND is an error.
 func TestNewFallsBackWhenPluginFails(t *testing.T) {
+	t.Setenv("XLA_FLAGS", "") // New adds the autotuning cache's flag
 	sys := fakeSystem(t, nil, with(nvidiaProc, map[string]string{"/home/u/.local/lib/go-xla/pjrt_c_api_cuda_plugin.so": "not an ELF file"}))
 	b, report, err := New(WithSystem(sys), WithoutReexec())
 	if err != nil {
@@ -210,6 +211,7 @@ func TestNewFallsBackWhenPluginFails(t *testing.T) {
 // GPT_TF32 becomes go-xla's tf32 option on an XLA configuration (off unless asked, as in PyTorch); a
 // bad value is an error naming it.
 func TestTF32Option(t *testing.T) {
+	t.Setenv("XLA_FLAGS", "")
 	files := with(nvidiaProc, map[string]string{"/home/u/.local/lib/go-xla/pjrt_c_api_cuda_plugin.so": "not an ELF file"})
 	for _, tc := range []struct{ value, want string }{{"", ",tf32=false"}, {"0", ",tf32=false"}, {"off", ",tf32=false"}, {"1", ",tf32=true"}} {
 		env := map[string]string{EnvTF32: tc.value}
@@ -230,5 +232,35 @@ func TestTF32Option(t *testing.T) {
 	sys := fakeSystem(t, map[string]string{EnvTF32: "maybe"}, files)
 	if _, _, err := New(WithSystem(sys), WithoutReexec()); err == nil || !strings.Contains(err.Error(), "GPT_TF32") {
 		t.Errorf("GPT_TF32=maybe: err = %v", err)
+	}
+}
+
+// XLA's autotuning cache is on by default, in the (fake) user cache folder, and GPT_XLA_CACHE=0
+// turns it off.
+func TestXLACacheDefault(t *testing.T) {
+	files := with(nvidiaProc, map[string]string{"/home/u/.local/lib/go-xla/pjrt_c_api_cuda_plugin.so": "not an ELF file"})
+	for _, off := range []bool{false, true} {
+		t.Setenv("XLA_FLAGS", "--xla_dump_to=/tmp/x")
+		env := map[string]string{}
+		if off {
+			env[EnvXLACache] = "0"
+		}
+		sys := fakeSystem(t, env, files)
+		b, report, err := New(WithSystem(sys), WithoutReexec())
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Finalize()
+		flags := os.Getenv("XLA_FLAGS")
+		if off {
+			if report.XLACache != "" || flags != "--xla_dump_to=/tmp/x" {
+				t.Errorf("GPT_XLA_CACHE=0: cache %q, XLA_FLAGS %q", report.XLACache, flags)
+			}
+			continue
+		}
+		if !strings.HasPrefix(report.XLACache, filepath.Join(sys.Root, "home/u/.cache/gonb-gpt/xla")) ||
+			!strings.Contains(flags, "--xla_dump_to=/tmp/x --xla_gpu_per_fusion_autotune_cache_dir="+report.XLACache) {
+			t.Errorf("default: cache %q, XLA_FLAGS %q", report.XLACache, flags)
+		}
 	}
 }

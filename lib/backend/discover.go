@@ -108,6 +108,17 @@ func (s System) path(p string) string {
 	return filepath.Join(s.Root, p)
 }
 
+// cacheDir is os.UserCacheDir on the (possibly fake) system: $XDG_CACHE_HOME, else ~/.cache.
+func (s System) cacheDir() string {
+	if d := s.getenv("XDG_CACHE_HOME"); filepath.IsAbs(d) {
+		return s.path(d)
+	}
+	if s.Home == "" {
+		return ""
+	}
+	return s.path(filepath.Join(s.Home, ".cache"))
+}
+
 func (s System) getenv(key string) string {
 	if s.LookupEnv == nil {
 		return ""

@@ -4,6 +4,7 @@ package train
 import (
 	"fmt"
 
+	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX's idiomatic dot-import.
 	"github.com/gomlx/gomlx/core/tensors"
@@ -68,7 +69,15 @@ func newStep(m *gpt2.Model, opt *optim.AdamW, dp *dataParallel) (*Step, error) {
 	}
 	step := &Step{Model: m, Opt: opt, exec: e, dp: dp}
 	if step.dp != nil {
-		step.exec = e.AutoSharding(step.dp.batchSpec.Mesh).WithInputShardingSpecs(step.dp.batchSpec, step.dp.batchSpec, step.dp.rep).
+		// The device assignment is explicit: without it go-xla refuses to compile the sharded program
+		// ("no device assignment given to Client.Compile(), but computation is not (device)
+		// portable", measured on XLA CUDA with a one-device mesh, 2026-11-27).
+		devices := make([]compute.DeviceNum, step.dp.devices)
+		for i := range devices {
+			devices[i] = compute.DeviceNum(i)
+		}
+		step.exec = e.AutoSharding(step.dp.batchSpec.Mesh).WithDeviceAssignment(devices).
+			WithInputShardingSpecs(step.dp.batchSpec, step.dp.batchSpec, step.dp.rep).
 			WithOutputShardingSpecs(step.dp.rep, step.dp.rep)
 		if err := step.exec.SetDefaultShardingSpec(step.dp.rep); err != nil {
 			return nil, fmt.Errorf("train: data parallel: %w", err)

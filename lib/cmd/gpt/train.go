@@ -59,6 +59,7 @@ in HF format, with loss.svg.`)
 	evalFraction := fs.Float64("eval-fraction", 0, "hold out this fraction of the blocks for evaluation (eval_steps)")
 	seedInit := fs.Uint64("init-seed", 42, "seed of the random initialization (--config)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	attnImpl := fs.String("attn-implementation", "sdpa", "attention: sdpa (cuDNN flash attention on XLA CUDA in bf16 when attn_pdrop is 0) or eager")
 	args := train.DefaultArguments("")
 	argFlags(fs, args)
 	if err := parse(fs, argv); err != nil {
@@ -69,6 +70,10 @@ in HF format, with loss.svg.`)
 	}
 	if args.OutputDir == "" {
 		return fmt.Errorf("%w: --output-dir is required", errUsage)
+	}
+	attn, err := gpt2.ParseAttnImplementation(*attnImpl)
+	if err != nil {
+		return fmt.Errorf("%w: --attn-implementation: %v", errUsage, err)
 	}
 	b, report, err := backend.New()
 	if err != nil {
@@ -110,6 +115,7 @@ in HF format, with loss.svg.`)
 			return err
 		}
 	}
+	m.AttnImplementation = attn
 	var progressW io.Writer = os.Stderr
 	if *quiet {
 		progressW = nil
