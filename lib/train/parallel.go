@@ -17,8 +17,8 @@ const EnvDataParallel = "GPT_DATA_PARALLEL"
 // outputs replicated. GoMLX's AutoSharding compiles one program for all devices in which the loss
 // is the global mean and the gradients are averaged.
 //
-// UNVERIFIED: no multi-device backend was available to run it (GoMLX's Go backend has no distributed
-// ops; the lent GPU machines have one device). See docs/data-parallel.md.
+// UNVERIFIED on several devices: no multi-device backend was available to run it (GoMLX's Go backend
+// has no distributed ops; the lent GPU machines have one device). See docs/data-parallel.md.
 type dataParallel struct {
 	devices   int
 	batchSpec *distributed.ShardingSpec
