@@ -33,14 +33,24 @@ func ParseAttnImplementation(s string) (AttnImplementation, error) {
 	return "", fmt.Errorf("gpt2: attn_implementation %q: want %q or %q", s, AttnEager, AttnSDPA)
 }
 
-// usesCore reports whether a forward graph takes attention.Core: sdpa, a plain causal batch (no
-// cache, no padding mask), no attention dropout in training, and — for bfloat16 — a backend with the
-// fused kernel (elsewhere the eager graph keeps the softmax in float32, as HF does).
-func (a AttnImplementation) usesCore(plainCausal bool, attnPdrop float64, training, bf16 bool, b compute.Backend) bool {
-	if a == AttnEager || !plainCausal || (training && attnPdrop > 0) {
-		return false
+// route decides how a forward graph computes attention and says why: through attention.Core (sdpa,
+// a plain causal batch — no cache, no padding mask —, no attention dropout in training, and for
+// bfloat16 a backend with the fused kernel: elsewhere the eager graph keeps the softmax in float32,
+// as HF does), or the eager graph.
+func (a AttnImplementation) route(plainCausal bool, attnPdrop float64, training, bf16 bool, b compute.Backend) (core bool, why string) {
+	switch {
+	case a == AttnEager:
+		return false, string(AttnEager)
+	case !plainCausal:
+		return false, "sdpa: eager graph (a key/value cache or a padding mask)"
+	case training && attnPdrop > 0:
+		return false, "sdpa: eager graph (attn_pdrop > 0 in training: the fused kernel has no dropout)"
+	case !bf16:
+		return true, "sdpa: decomposed (float32: the fused kernel takes bf16/fp16)"
+	case !hasFusedAttention(b):
+		return false, "sdpa: eager graph (the backend has no fused attention)"
 	}
-	return !bf16 || hasFusedAttention(b)
+	return true, "sdpa: cuDNN flash attention (fused)"
 }
 
 func hasFusedAttention(b compute.Backend) bool {
@@ -48,25 +58,12 @@ func hasFusedAttention(b compute.Backend) bool {
 	return ops[compute.OpTypeFusedScaledDotProductAttention] && ops[compute.OpTypeFusedScaledDotProductAttentionVJP]
 }
 
-// AttentionPath says how training steps of this model compute attention, for reports: "eager",
-// "sdpa: cuDNN flash attention (fused)" or "sdpa: decomposed (...why)".
+// AttentionPath says how this model's training (or evaluation) steps compute attention, for
+// reports: "eager", "sdpa: cuDNN flash attention (fused)" or "sdpa: … (why not fused)".
 func (m *Model) AttentionPath(training bool) string {
-	a := m.AttnImplementation
-	if a == "" {
-		a = AttnSDPA
+	_, why := m.AttnImplementation.route(true, m.Config.AttnPdrop, training, m.BF16, m.Backend)
+	if why == "sdpa: cuDNN flash attention (fused)" && m.Config.HeadDim()%8 != 0 {
+		return "sdpa: decomposed (head size not a multiple of 8)" // attention.Core's own fallback
 	}
-	if a == AttnEager {
-		return string(AttnEager)
-	}
-	switch {
-	case training && m.Config.AttnPdrop > 0:
-		return "sdpa: eager graph (attn_pdrop > 0 in training: the fused kernel has no dropout)"
-	case !m.BF16:
-		return "sdpa: decomposed (float32: the fused kernel takes bf16/fp16)"
-	case !hasFusedAttention(m.Backend):
-		return "sdpa: eager graph (the backend has no fused attention)"
-	case m.Config.HeadDim()%8 != 0:
-		return "sdpa: decomposed (head size not a multiple of 8)"
-	}
-	return "sdpa: cuDNN flash attention (fused)"
+	return why
 }

@@ -231,7 +231,7 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 	}
 	allowed = BroadcastToDims(ExpandAxes(allowed, 1), B, H, T, S)
 
-	fused := in.attn.usesCore(in.cacheK == nil && in.keyMask == nil, c.AttnPdrop, training, in.bf16, g.Backend())
+	fused, _ := in.attn.route(in.cacheK == nil && in.keyMask == nil, c.AttnPdrop, training, in.bf16, g.Backend())
 	var outK, outV []*Node
 	for l := range c.NLayer {
 		p := fmt.Sprintf("transformer.h.%d.", l)

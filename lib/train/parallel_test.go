@@ -78,15 +78,7 @@ func TestDataParallelOneDeviceEqualsPlain(t *testing.T) {
 			}
 			losses = append(losses, loss, norm)
 		}
-		w, err := m.Weights()
-		if err != nil {
-			t.Fatal(err)
-		}
-		weights = map[string][]float32{}
-		for k, v := range w {
-			weights[k] = v.Data
-		}
-		return losses, weights
+		return losses, weightsOf(t, m)
 	}
 	plainL, plainW := run(false)
 	dpL, dpW := run(true)
@@ -95,12 +87,7 @@ func TestDataParallelOneDeviceEqualsPlain(t *testing.T) {
 			t.Errorf("loss/norm %d: plain %v, data parallel %v", i, plainL[i], dpL[i])
 		}
 	}
-	worst := 0.0
-	for k := range plainW {
-		for i := range plainW[k] {
-			worst = math.Max(worst, math.Abs(float64(plainW[k][i]-dpW[k][i])))
-		}
-	}
+	worst := maxWeightDiff(plainW, dpW)
 	// As in TestAccumulationEqualsBigBatch: Adam turns summation-order noise into ~1e-6 weight noise.
 	if worst > 1e-5 {
 		t.Errorf("weights after 3 steps differ by %g", worst)

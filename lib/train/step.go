@@ -30,9 +30,9 @@ func (s *Step) Devices() int {
 	return s.dp.devices
 }
 
-// trainingGradients builds, in training mode, the loss of ids/labels and the gradient of every
+// TrainingGradients builds, in training mode, the loss of ids/labels and the gradient of every
 // parameter (in m.ParamNames order).
-func trainingGradients(m *gpt2.Model, store *model.Store, ids, labels *Node) (loss *Node, params, grads []*Node) {
+func TrainingGradients(m *gpt2.Model, store *model.Store, ids, labels *Node) (loss *Node, params, grads []*Node) {
 	// Training mode before any variable is used: otherwise backends that prefer constants for
 	// variables (the pure-Go one) bake the weights into the program, and updates are lost.
 	store.SetTraining(ids.Graph(), true)
@@ -60,7 +60,7 @@ func newStep(m *gpt2.Model, opt *optim.AdamW, dp *dataParallel) (*Step, error) {
 	names := m.ParamNames()
 	e, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
-		loss, params, grads := trainingGradients(m, store, in[0], in[1])
+		loss, params, grads := TrainingGradients(m, store, in[0], in[1])
 		norm := opt.Apply(store, names, params, grads, in[2])
 		return []*Node{loss, norm}
 	})
@@ -129,7 +129,7 @@ func newAccumStep(m *gpt2.Model, opt *optim.AdamW, k int) (*accumStep, error) {
 	}
 	acc, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
-		loss, params, grads := trainingGradients(m, store, in[0], in[1])
+		loss, params, grads := TrainingGradients(m, store, in[0], in[1])
 		g := loss.Graph()
 		for i, n := range names {
 			v := accVar(store, n, params[i])

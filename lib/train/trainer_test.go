@@ -300,21 +300,10 @@ func TestAccumulationEqualsBigBatch(t *testing.T) {
 		if _, err := tr.Train(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		w, _ := m.Weights()
-		out := map[string][]float32{}
-		for k, v := range w {
-			out[k] = v.Data
-		}
-		return out
+		return weightsOf(t, m)
 	}
 	// One batch of 8 vs two accumulated batches of 4 (the same 8 blocks: one epoch, one order).
-	a, b := weightsAfter(1, 8), weightsAfter(2, 4)
-	worst := 0.0
-	for k := range a {
-		for i := range a[k] {
-			worst = math.Max(worst, math.Abs(float64(a[k][i]-b[k][i])))
-		}
-	}
+	worst := maxWeightDiff(weightsAfter(1, 8), weightsAfter(2, 4))
 	// Adam's first update is about ±lr (1e-3) per weight whatever the gradient's size, so a wrong
 	// accumulation moves weights by ~1e-3; summation order alone, a few 1e-6.
 	if worst > 1e-5 {
@@ -350,4 +339,29 @@ func TestBF16Loss(t *testing.T) {
 		}
 		t.Logf("bf16=%v %s (%s): loss %.6f, float32 reference %.6f", bf16, tc.attn, m.AttentionPath(true), got, ref.Losses[0])
 	}
+}
+
+// weightsOf returns the model's parameters by HF name.
+func weightsOf(t *testing.T, m *gpt2.Model) map[string][]float32 {
+	t.Helper()
+	w, err := m.Weights()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string][]float32, len(w))
+	for k, v := range w {
+		out[k] = v.Data
+	}
+	return out
+}
+
+// maxWeightDiff is the largest absolute difference between two models' parameters.
+func maxWeightDiff(a, b map[string][]float32) float64 {
+	worst := 0.0
+	for k := range a {
+		for i := range a[k] {
+			worst = math.Max(worst, math.Abs(float64(a[k][i]-b[k][i])))
+		}
+	}
+	return worst
 }

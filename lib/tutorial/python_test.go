@@ -2,7 +2,6 @@ package tutorial
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"math"
 	"os"
@@ -10,9 +9,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/gomlx/compute"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
-	"github.com/gonb-gpt/tutorial/lib/tokenizer"
 )
 
 // fromPretrained loads QuickModelID the way a transformers user does, offline from the hub cache
@@ -38,27 +35,7 @@ func TestPythonFromPretrainedOffline(t *testing.T) {
 	if os.Getenv("GPT_HF_PYTHON_CHECK") != "1" {
 		t.Skip("SKIPPED: needs python3 with torch and transformers; the device check runs it with GPT_HF_PYTHON_CHECK=1")
 	}
-	t.Setenv("GPT_WORKDIR", t.TempDir())
-	t.Setenv("GPT_QUICK", "1")
-	t.Setenv("HF_HOME", "")
-	t.Setenv("HF_HUB_OFFLINE", "")
-	p := Load()
-	b, err := compute.NewWithConfig("go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir, err := p.PretrainedDir(context.Background(), b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := gpt2.Load(b, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := tokenizer.LoadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, _, m, tok := quickPretrained(t) // HF_HOME: set by Load, inherited by Python
 	const text = "Мне нравится, что вы больны не мной"
 	e, err := tok.Encode(text)
 	if err != nil {
@@ -76,7 +53,7 @@ func TestPythonFromPretrainedOffline(t *testing.T) {
 	}
 
 	cmd := exec.Command("python3", "-c", fromPretrained, QuickModelID, text)
-	cmd.Env = append(os.Environ(), "HF_HUB_OFFLINE=1", "HF_HUB_DISABLE_TELEMETRY=1") // HF_HOME: set by Load
+	cmd.Env = append(os.Environ(), "HF_HUB_OFFLINE=1", "HF_HUB_DISABLE_TELEMETRY=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

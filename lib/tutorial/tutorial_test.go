@@ -33,28 +33,33 @@ func TestLoadModesAndOverrides(t *testing.T) {
 }
 
 // Quick mode's fake hub serves a model that downloads, loads and tokenizes like ruGPT-3.
-func TestQuickHub(t *testing.T) {
+// quickPretrained downloads quick mode's stand-in for ruGPT-3 from the fake hub into a fresh work
+// folder and loads it on the pure-Go backend.
+func quickPretrained(t *testing.T) (p *Params, b compute.Backend, dir string, m *gpt2.Model, tok *tokenizer.Tokenizer) {
+	t.Helper()
 	t.Setenv("GPT_WORKDIR", t.TempDir())
 	t.Setenv("GPT_QUICK", "1")
 	t.Setenv("HF_HOME", "")
 	t.Setenv("HF_HUB_OFFLINE", "")
-	p := Load()
+	p = Load()
 	b, err := compute.NewWithConfig("go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir, err := p.PretrainedDir(context.Background(), b)
-	if err != nil {
+	if dir, err = p.PretrainedDir(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	m, err := gpt2.Load(b, dir)
-	if err != nil {
+	if m, err = gpt2.Load(b, dir); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := tokenizer.LoadDir(dir)
-	if err != nil {
+	if tok, err = tokenizer.LoadDir(dir); err != nil {
 		t.Fatal(err)
 	}
+	return p, b, dir, m, tok
+}
+
+func TestQuickHub(t *testing.T) {
+	p, b, dir, m, tok := quickPretrained(t)
 	if m.Config.VocabSize != 50264 || tok.VocabSize() != 50258 {
 		t.Errorf("vocab %d / tokenizer %d", m.Config.VocabSize, tok.VocabSize())
 	}

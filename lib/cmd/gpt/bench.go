@@ -315,21 +315,16 @@ func benchPhase(m *gpt2.Model, phase string) (func(ids *tensors.Tensor) error, e
 		return func(ids *tensors.Tensor) error { _, _, err := step.Run(ids, ids, 1e-4); return err }, nil
 	}
 	e, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*graph.Node) []*graph.Node {
-		store := scope.Store()
-		store.SetTraining(in[0].Graph(), true)
-		loss := m.LossGraph(store, in[0], in[0], true)
 		if phase == "forward" {
-			return []*graph.Node{loss}
+			store := scope.Store()
+			store.SetTraining(in[0].Graph(), true)
+			return []*graph.Node{m.LossGraph(store, in[0], in[0], true)}
 		}
-		names := m.ParamNames()
-		params := make([]*graph.Node, len(names))
-		for i, n := range names {
-			params[i] = m.Param(loss.Graph(), n)
-		}
+		loss, _, grads := train.TrainingGradients(m, scope.Store(), in[0], in[0])
 		// The gradients' global norm stands for the gradients (returning them all would time the
 		// transfers to the host): XLA cannot drop any of them.
 		sum := graph.ScalarZero(loss.Graph(), loss.DType())
-		for _, g := range graph.Gradient(loss, params...) {
+		for _, g := range grads {
 			sum = graph.Add(sum, graph.ReduceAllSum(graph.Square(g)))
 		}
 		return []*graph.Node{loss, sum}

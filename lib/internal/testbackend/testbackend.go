@@ -49,10 +49,7 @@ func Get(t testing.TB) compute.Backend {
 	return shared
 }
 
-// Name is the configuration Get started ("go", "xla:/path/plugin.so,tf32=false", ...).
-func Name() string { return report }
-
-// IsGo reports whether the tests run on the pure-Go backend.
+// IsGo reports whether the tests run on the pure-Go backend (also when "auto" chose it).
 func IsGo(t testing.TB) bool {
 	Get(t)
 	return report == "go"
