@@ -11,6 +11,7 @@ require (
 	github.com/schollz/progressbar/v3 v3.19.0
 	golang.org/x/net v0.62.0
 	golang.org/x/text v0.43.0
+	k8s.io/klog/v2 v2.140.0
 )
 
 require (
@@ -46,10 +47,13 @@ require (
 	golang.org/x/term v0.47.0 // indirect
 	golang.org/x/tools v0.52.0 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
-	k8s.io/klog/v2 v2.140.0 // indirect
 )
 
 tool (
 	github.com/janpfeifer/gonb
 	golang.org/x/tools/cmd/goimports
 )
+
+// A fork of go-xla v0.4.13 with a persistent executable cache (PJRT Serialize/DeserializeAndLoad):
+// see lib/third_party/go-xla/PATCHES.md.
+replace github.com/gomlx/go-xla => ./lib/third_party/go-xla

@@ -24,7 +24,7 @@ type Report struct {
 	// Fallback holds the error of the automatically chosen backend when it failed to start and the
 	// pure-Go backend was used instead ("" otherwise).
 	Fallback string
-	// XLACache is the folder of XLA's autotuning cache (on unless GPT_XLA_CACHE=0).
+	// XLACache is the folder of the compiled-program and autotuning caches (on unless GPT_XLA_CACHE=0).
 	XLACache string
 }
 
@@ -108,10 +108,12 @@ func New(opts ...Option) (compute.Backend, *Report, error) {
 			return nil, nil, fmt.Errorf("%s=%q: want 1 (TF32 matmuls for float32) or 0 (full float32)", EnvTF32, tf32)
 		}
 	}
+	setExecutableCache("")
 	if cache := strings.TrimSpace(sys.getenv(EnvXLACache)); choice.Plugin != nil && (cache == "" || envflag.True(cache)) {
 		if root := sys.cacheDir(); root != "" {
 			if flags, dir, err := CacheFlags(filepath.Join(root, "gonb-gpt"), choice.Plugin, os.Getenv("XLA_FLAGS")); err == nil {
 				_ = os.Setenv("XLA_FLAGS", flags)
+				setExecutableCache(filepath.Join(dir, "executables"))
 				report.XLACache = dir
 			}
 		}

@@ -3,8 +3,11 @@ package backend
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/gomlx/compute"
 )
 
 // fakeSystem builds a directory tree under a temporary root: each key is an absolute path of the
@@ -235,7 +238,7 @@ func TestTF32Option(t *testing.T) {
 	}
 }
 
-// XLA's autotuning cache is on by default, in the (fake) user cache folder, and GPT_XLA_CACHE=0
+// XLA's autotuning and executable caches are on by default, in the (fake) user cache folder, and GPT_XLA_CACHE=0
 // turns it off.
 func TestXLACacheDefault(t *testing.T) {
 	files := with(nvidiaProc, map[string]string{"/home/u/.local/lib/go-xla/pjrt_c_api_cuda_plugin.so": "not an ELF file"})
@@ -253,10 +256,13 @@ func TestXLACacheDefault(t *testing.T) {
 		b.Finalize()
 		flags := os.Getenv("XLA_FLAGS")
 		if off {
-			if report.XLACache != "" || flags != "--xla_dump_to=/tmp/x" {
-				t.Errorf("GPT_XLA_CACHE=0: cache %q, XLA_FLAGS %q", report.XLACache, flags)
+			if report.XLACache != "" || flags != "--xla_dump_to=/tmp/x" || executableCacheDir() != "" {
+				t.Errorf("GPT_XLA_CACHE=0: cache %q, XLA_FLAGS %q, executables %q", report.XLACache, flags, executableCacheDir())
 			}
 			continue
+		}
+		if want := filepath.Join(report.XLACache, "executables"); slices.Contains(compute.List(), XLABackend) && executableCacheDir() != want {
+			t.Errorf("executable cache in %q, want %q", executableCacheDir(), want)
 		}
 		if !strings.HasPrefix(report.XLACache, filepath.Join(sys.Root, "home/u/.cache/gonb-gpt/xla")) ||
 			!strings.Contains(flags, "--xla_dump_to=/tmp/x --xla_gpu_per_fusion_autotune_cache_dir="+report.XLACache) {

@@ -9,3 +9,10 @@ import "errors"
 func Install(plugin string) error {
 	return errors.New("this program was built without the XLA backend (it needs cgo on linux or darwin/arm64)")
 }
+
+func setExecutableCache(string) {}
+
+func executableCacheDir() string { return "" }
+
+// ExecutableCacheStats is always zero without the XLA backend.
+func ExecutableCacheStats() (hits, misses, errs int64) { return 0, 0, 0 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +23,7 @@ import (
 	"github.com/gonb-gpt/tutorial/lib/optim"
 	"github.com/gonb-gpt/tutorial/lib/tokenizer"
 	"github.com/gonb-gpt/tutorial/lib/train"
+	"k8s.io/klog/v2"
 )
 
 func init() {
@@ -203,9 +207,12 @@ Times training steps of a random GPT-2 of --size (tiny; tutorial: vocab 30000, 1
 rugpt3small: vocab 50264, n_positions 2048) on random blocks, for each of --dtypes and --attn: the
 first step (compilation included) and the median of --steps more, printing tokens/s, step time and
 compile time, one RESULT line each. --phase times part of the step: forward (the loss in training
-mode), grad (loss and gradients) or step (gradients and the AdamW update: the Trainer's step).
+mode), grad (loss and gradients, reduced to their norm), grads (loss and every gradient as an
+output) or step (gradients and the AdamW update: the Trainer's step).
 --dropout 0 sets every dropout probability to 0 (the fused attention kernel has no dropout).
---xla-dump DIR sets XLA_FLAGS=--xla_dump_to=DIR (XLA backends) to inspect the compiled programs.`)
+--xla-dump DIR sets XLA_FLAGS=--xla_dump_to=DIR (XLA backends) to inspect the compiled programs.
+executable_cache=H/M/E counts the process's compilations loaded from the executable cache, compiled
+and stored, and cache entries that could not be used.`)
 	size := fs.String("size", "tiny", "tiny, tutorial or rugpt3small")
 	batch := fs.Int("batch", 8, "per_device_train_batch_size")
 	block := fs.Int("block", 0, "block size (default: 1024, or 64 for tiny)")
@@ -213,16 +220,21 @@ mode), grad (loss and gradients) or step (gradients and the AdamW update: the Tr
 	dtypesFlag := fs.String("dtypes", "fp32,bf16", "fp32 and/or bf16")
 	attnFlag := fs.String("attn", "sdpa", "attn_implementation(s): eager and/or sdpa")
 	dropoutFlag := fs.String("dropout", "", "dropout probability for resid/embd/attn (default: GPT2Config's 0.1)")
-	phase := fs.String("phase", "step", "forward, grad or step")
+	phase := fs.String("phase", "step", "forward, grad, grads or step")
 	dump := fs.String("xla-dump", "", "XLA dump folder")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile of the timed steps to this file")
+	logV := fs.Int("log-v", 0, "GoMLX/go-xla log verbosity (klog -v; 1 logs compile and execution times)")
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := setLogVerbosity(*logV); err != nil {
 		return err
 	}
 	if *batch < 1 || *steps < 1 || *block < 0 {
 		return fmt.Errorf("%w: --batch and --steps must be ≥ 1, --block ≥ 0", errUsage)
 	}
-	if *phase != "forward" && *phase != "grad" && *phase != "step" {
-		return fmt.Errorf("%w: --phase %q (forward, grad or step)", errUsage, *phase)
+	if !slices.Contains([]string{"forward", "grad", "grads", "step"}, *phase) {
+		return fmt.Errorf("%w: --phase %q (forward, grad, grads or step)", errUsage, *phase)
 	}
 	if *dump != "" {
 		_ = os.Setenv("XLA_FLAGS", strings.TrimSpace(os.Getenv("XLA_FLAGS")+" --xla_dump_to="+*dump+" --xla_dump_hlo_as_text"))
@@ -284,35 +296,48 @@ mode), grad (loss and gradients) or step (gradients and the AdamW update: the Tr
 				return err
 			}
 			start := time.Now()
-			if err := run(idsT); err != nil {
+			loss, err := run(idsT)
+			if err != nil {
 				return err
 			}
 			first := time.Since(start).Seconds()
+			stopProfile, err := startCPUProfile(*cpuProfile)
+			if err != nil {
+				return err
+			}
 			var times []float64
 			for range *steps {
 				s := time.Now()
-				if err := run(idsT); err != nil {
+				if loss, err = run(idsT); err != nil {
 					return err
 				}
 				times = append(times, time.Since(s).Seconds())
 			}
+			if err := stopProfile(); err != nil {
+				return err
+			}
 			sort.Float64s(times)
 			med := times[len(times)/2]
-			fmt.Fprintf(stdout, "RESULT go-%s size=%s dtype=%s attn=%s dropout=%g batch=%d block=%d tokens/s=%.0f step_ms=%.1f compile_s=%.2f path=%q\n",
-				*phase, *size, dt, attn, cfg.AttnPdrop, *batch, *block, float64(*batch**block)/med, med*1000, first-med, m.AttentionPath(true))
+			hits, misses, cacheErrs := backend.ExecutableCacheStats()
+			fmt.Fprintf(stdout, "RESULT go-%s size=%s dtype=%s attn=%s dropout=%g batch=%d block=%d tokens/s=%.0f step_ms=%.1f compile_s=%.2f executable_cache=%d/%d/%d loss=%.5f path=%q\n",
+				*phase, *size, dt, attn, cfg.AttnPdrop, *batch, *block, float64(*batch**block)/med, med*1000, first-med, hits, misses, cacheErrs, loss, m.AttentionPath(true))
 		}
 	}
 	return nil
 }
 
-// benchPhase returns a function running one timed unit of --phase on a batch (ids as labels).
-func benchPhase(m *gpt2.Model, phase string) (func(ids *tensors.Tensor) error, error) {
+// benchPhase returns a function running one timed unit of --phase on a batch (ids as labels),
+// returning its loss.
+func benchPhase(m *gpt2.Model, phase string) (func(ids *tensors.Tensor) (float64, error), error) {
 	if phase == "step" {
 		step, err := train.NewStep(m, optim.NewAdamW())
 		if err != nil {
 			return nil, err
 		}
-		return func(ids *tensors.Tensor) error { _, _, err := step.Run(ids, ids, 1e-4); return err }, nil
+		return func(ids *tensors.Tensor) (float64, error) {
+			loss, _, err := step.Run(ids, ids, 1e-4)
+			return loss, err
+		}, nil
 	}
 	e, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*graph.Node) []*graph.Node {
 		if phase == "forward" {
@@ -321,6 +346,10 @@ func benchPhase(m *gpt2.Model, phase string) (func(ids *tensors.Tensor) error, e
 			return []*graph.Node{m.LossGraph(store, in[0], in[0], true)}
 		}
 		loss, _, grads := train.TrainingGradients(m, scope.Store(), in[0], in[0])
+		if phase == "grads" {
+			// Every gradient returned (left on the device): the cost of one output buffer each.
+			return append([]*graph.Node{loss}, grads...)
+		}
 		// The gradients' global norm stands for the gradients (returning them all would time the
 		// transfers to the host): XLA cannot drop any of them.
 		sum := graph.ScalarZero(loss.Graph(), loss.DType())
@@ -332,16 +361,49 @@ func benchPhase(m *gpt2.Model, phase string) (func(ids *tensors.Tensor) error, e
 	if err != nil {
 		return nil, err
 	}
-	return func(ids *tensors.Tensor) (err error) {
+	return func(ids *tensors.Tensor) (loss float64, err error) {
 		defer func() {
 			if r := recover(); r != nil {
 				err = fmt.Errorf("bench %s: %v", phase, r)
 			}
 		}()
 		out, err := e.Call(ids)
-		if err == nil {
-			_ = tensors.MustCopyFlatData[float32](out[0]) // wait for the result
+		if err != nil {
+			return 0, err
 		}
-		return err
+		return float64(tensors.MustCopyFlatData[float32](out[0])[0]), nil // waits for the result
+	}, nil
+}
+
+// setLogVerbosity sets klog's -v (GoMLX and go-xla log through klog; at 1 go-xla logs each
+// compilation and execution with its duration).
+func setLogVerbosity(v int) error {
+	if v <= 0 {
+		return nil
+	}
+	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(fs)
+	if err := fs.Set("v", strconv.Itoa(v)); err != nil {
+		return fmt.Errorf("--log-v: %w", err)
+	}
+	return nil
+}
+
+// startCPUProfile starts a Go CPU profile into path ("" does nothing) and returns its stop.
+func startCPUProfile(path string) (stop func() error, err error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
 	}, nil
 }
