@@ -66,12 +66,16 @@ func (s *Step) runParallel(ids, labels *tensors.Tensor, lr float64) (loss, norm 
 	if err != nil {
 		return 0, 0, err
 	}
-	out, err := s.exec.DistributedExec(idsD, labD, lrD)
+	// The outputs come back as shards, device by device ([device 0: loss, norm; device 1: …]); both
+	// are replicated, so device 0's are the values. (GoMLX's DistributedCall would gather them into
+	// distributed tensors, but refuses a one-device mesh, which the device check runs.)
+	out, err := s.exec.Call(idsD, labD, lrD)
 	if err != nil {
 		return 0, 0, fmt.Errorf("train step (data parallel): %w", err)
 	}
-	first := func(d *dtensor.Tensor) float64 {
-		return float64(tensors.MustCopyFlatData[float32](d.Shards()[0])[0])
+	if len(out) < 2 {
+		return 0, 0, fmt.Errorf("train step (data parallel): %d outputs, want loss and norm", len(out))
 	}
-	return first(out[0]), first(out[1]), nil
+	value := func(t *tensors.Tensor) float64 { return float64(tensors.MustCopyFlatData[float32](t)[0]) }
+	return value(out[0]), value(out[1]), nil
 }

@@ -152,7 +152,13 @@ func Start(repos map[string]*Repo, faults Faults) (*Server, error) {
 		_ = hubLn.Close()
 		return nil, err
 	}
-	s := &Server{URL: "http://" + hubLn.Addr().String(), CDNURL: "http://" + cdnLn.Addr().String(),
+	// The storage host has another host name than the hub (localhost, not 127.0.0.1), as
+	// cas-bridge.xethub.hf.co has from huggingface.co: huggingface_hub ≥ 1.30 follows a resolve
+	// redirect to the hub's own host name whatever the port (PR 4739; PR 4942 would compare ports),
+	// so a storage host told apart only by its port would make Python read the file's metadata
+	// from the storage answer, where no X-Repo-Commit is (measured with 1.x on the device machine).
+	_, cdnPort, _ := net.SplitHostPort(cdnLn.Addr().String())
+	s := &Server{URL: "http://" + hubLn.Addr().String(), CDNURL: "http://localhost:" + cdnPort,
 		repos: repos, renamed: map[string]string{}, faults: faults, secret: []byte(time.Now().String())}
 	s.hub = &http.Server{Handler: http.HandlerFunc(s.serveHub), ReadHeaderTimeout: 10 * time.Second}
 	s.cdn = &http.Server{Handler: http.HandlerFunc(s.serveStorage), ReadHeaderTimeout: 10 * time.Second}
