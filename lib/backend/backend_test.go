@@ -236,6 +236,10 @@ func TestTF32Option(t *testing.T) {
 	if _, _, err := New(WithSystem(sys), WithoutReexec()); err == nil || !strings.Contains(err.Error(), "GPT_TF32") {
 		t.Errorf("GPT_TF32=maybe: err = %v", err)
 	}
+	sys = fakeSystem(t, map[string]string{EnvXLAAsync: "sometimes"}, files)
+	if _, _, err := New(WithSystem(sys), WithoutReexec()); err == nil || !strings.Contains(err.Error(), "GPT_XLA_ASYNC") {
+		t.Errorf("GPT_XLA_ASYNC=sometimes: err = %v", err)
+	}
 }
 
 // XLA's autotuning and executable caches are on by default, in the (fake) user cache folder, and GPT_XLA_CACHE=0

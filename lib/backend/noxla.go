@@ -14,5 +14,7 @@ func setExecutableCache(string) {}
 
 func executableCacheDir() string { return "" }
 
+func setAsyncExecution(bool) {}
+
 // ExecutableCacheStats is always zero without the XLA backend.
 func ExecutableCacheStats() (hits, misses, errs int64) { return 0, 0, 0 }

@@ -15,6 +15,9 @@ import (
 // fork, lib/third_party/go-xla) at dir, or turns it off ("").
 func setExecutableCache(dir string) { pjrt.SetExecutableCacheDir(dir, 0) }
 
+// setAsyncExecution makes XLA executions return once enqueued (this project's go-xla fork).
+func setAsyncExecution(async bool) { pjrt.SetAsyncExecution(async) }
+
 // executableCacheDir is the executable cache's folder ("" when off, or without the XLA backend).
 func executableCacheDir() string { return pjrt.ExecutableCacheDir() }
 

@@ -299,24 +299,29 @@ func eagerAttention(g *Graph, q, k, v, allowed *Node, scale, pdrop float64, trai
 	return dot("bhts,bhsd->bhtd", weights, v, []int{3}, []int{0, 1}, []int{2}, []int{0, 1})
 }
 
-// causalLMLoss is HF's ForCausalLMLoss: labels shifted left inside, -100 ignored, the mean over
-// the counted tokens. logits [B, T, V] float32, labels [B, T] int32.
+// causalLMLoss is HF's ForCausalLMLoss: the labels padded with -100 and shifted left (the logits
+// are not sliced, so neither their copy nor, in training, the padding of their gradient is needed),
+// -100 ignored, the mean over the counted tokens (NaN when none counts, as torch's mean). logits
+// [B, T, V] float32, labels [B, T] int32.
 func causalLMLoss(logits, labels *Node) *Node {
 	g := logits.Graph()
 	B, T, V := logits.Shape().Dim(0), logits.Shape().Dim(1), logits.Shape().Dim(2)
 	if T < 2 {
-		return Scalar(g, logits.DType(), math.NaN())
+		return Scalar(g, logits.DType(), math.NaN()) // No token has a next one to predict.
 	}
-	pred := Slice(logits, AxisRange(), AxisRange(0, T-1), AxisRange()) // [B, T-1, V]
-	target := Slice(labels, AxisRange(), AxisRange(1, T))              // [B, T-1]
-	valid := NotEqual(target, Scalar(g, target.DType(), -100))         // [B, T-1]
+	ignore := Scalar(g, labels.DType(), -100)
+	target := Concatenate([]*Node{ // [B, T]: labels[:, 1:] then -100
+		Slice(labels, AxisRange(), AxisRange(1, T)),
+		BroadcastToDims(Reshape(ignore, 1, 1), B, 1),
+	}, 1)
+	valid := NotEqual(target, ignore) // [B, T]
 	safe := Where(valid, target, ZerosLike(target))
-	logp := LogSoftmax(pred, -1)
-	N := B * (T - 1)
+	logp := LogSoftmax(logits, -1)
+	N := B * T
 	flat := Reshape(logp, N, V)
 	rows := Iota(g, shapes.Make(dtypes.Int32, N, 1), 0)
 	idx := Concatenate([]*Node{rows, Reshape(ConvertDType(safe, dtypes.Int32), N, 1)}, 1)
-	picked := Reshape(Gather(flat, idx), B, T-1) // log p(label)
+	picked := Reshape(Gather(flat, idx), B, T) // log p(label)
 	validF := ConvertDType(valid, logits.DType())
 	total := ReduceAllSum(Mul(Neg(picked), validF))
 	return Div(total, ReduceAllSum(validF))

@@ -89,23 +89,65 @@ func newStep(m *gpt2.Model, opt *optim.AdamW, dp *dataParallel) (*Step, error) {
 // Run trains on one batch (ids and labels [B, T] int32) at learning rate lr, returning the loss
 // before the update and the gradient norm before clipping.
 func (s *Step) Run(ids, labels *tensors.Tensor, lr float64) (loss, gradNorm float64, err error) {
+	p, err := s.Launch(ids, labels, lr)
+	if err != nil {
+		return 0, 0, err
+	}
+	return p.Wait()
+}
+
+// Launch starts one training step and returns without waiting for its results where the backend
+// runs programs asynchronously (XLA: lib/backend), so that the next batch can be prepared and
+// launched while the device computes; the model's weights are the updated ones for whatever runs
+// next. [Pending.Wait] returns the step's loss and gradient norm.
+func (s *Step) Launch(ids, labels *tensors.Tensor, lr float64) (p *Pending, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("train step: %v", r)
+			p, err = nil, fmt.Errorf("train step: %v", r)
 		}
 	}()
 	if s.dp != nil {
-		loss, gradNorm, err = s.runParallel(ids, labels, lr)
+		loss, norm, err := s.runParallel(ids, labels, lr)
 		s.Model.WeightsChanged()
-		return loss, gradNorm, err
+		if err != nil {
+			return nil, err
+		}
+		return &Pending{loss: loss, norm: norm, done: true}, nil
 	}
 	out, err := s.exec.Call(ids, labels, float32(lr))
 	if err != nil {
-		return 0, 0, fmt.Errorf("train step: %w", err)
+		return nil, fmt.Errorf("train step: %w", err)
 	}
 	// Inference programs may hold the old weights as constants.
 	s.Model.WeightsChanged()
-	return float64(tensors.MustCopyFlatData[float32](out[0])[0]), float64(tensors.MustCopyFlatData[float32](out[1])[0]), nil
+	return &Pending{lossT: out[0], normT: out[1]}, nil
+}
+
+// Pending is a launched training step (see [Step.Launch]).
+type Pending struct {
+	lossT, normT *tensors.Tensor
+	loss, norm   float64
+	err          error
+	done         bool
+}
+
+// Wait returns the step's loss (before the update) and gradient norm (before clipping), waiting
+// for the device to finish the step.
+func (p *Pending) Wait() (loss, gradNorm float64, err error) {
+	if !p.done {
+		p.done = true
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					p.err = fmt.Errorf("train step: %v", r)
+				}
+			}()
+			p.loss = float64(tensors.MustCopyFlatData[float32](p.lossT)[0])
+			p.norm = float64(tensors.MustCopyFlatData[float32](p.normT)[0])
+		}()
+		p.lossT, p.normT = nil, nil
+	}
+	return p.loss, p.norm, p.err
 }
 
 // IDsTensor packs a rectangular batch of token ids as an int32 tensor [B, T] (gpt2.IDsTensor).

@@ -187,7 +187,65 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 	lastNorm := 0.0
 	micro := state.GlobalStep * a.GradientAccumulationSteps
 	tokensPerStep := bs * a.GradientAccumulationSteps * t.TrainData.BlockSize
-	for state.GlobalStep < total {
+	// finish does a launched batch's bookkeeping: the loss (NaN check, sums), and, when it completed an
+	// optimizer step, the step count, progress, logging, evaluation and checkpoint.
+	finish := func(l *launched) error {
+		loss, norm, err := l.pending.Wait()
+		if err != nil {
+			return err
+		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			last := "none"
+			if cks, _ := Checkpoints(a.OutputDir); len(cks) > 0 {
+				last = cks[len(cks)-1]
+			}
+			return fmt.Errorf("%w at step %d: training stopped (lower the learning rate?); the last good checkpoint is %s", ErrNaNLoss, state.GlobalStep+1, last)
+		}
+		stepLoss += loss / float64(a.GradientAccumulationSteps)
+		if !l.done {
+			return nil
+		}
+		lastNorm = norm
+		state.GlobalStep++
+		logSteps++
+		state.Epoch = float64(l.micro) / float64(batchesPerEpoch)
+		bar.Add(1)
+		elapsed := time.Since(start).Seconds()
+		tokPerS := float64((state.GlobalStep-startStep)*tokensPerStep) / elapsed
+		bar.Describe(fmt.Sprintf("step %d/%d loss %.4f lr %.2e %.0f tok/s", state.GlobalStep, total, loss, l.lr, tokPerS))
+		state.TrainLossSum += stepLoss
+		state.TrainLossSteps++
+		logLossSum += stepLoss
+		stepLoss = 0
+		if a.LoggingSteps > 0 && state.GlobalStep%a.LoggingSteps == 0 {
+			mean := logLossSum / float64(logSteps)
+			nextLR := a.LRAt(state.GlobalStep, total)
+			e := LogEntry{Step: state.GlobalStep, Epoch: round(state.Epoch, 4), Loss: ptr(round(mean, 4)), GradNorm: ptr(lastNorm), LearningRate: ptr(nextLR)}
+			t.addLog(state, e)
+			fmt.Fprintf(log, "%-8d %.6f\n", state.GlobalStep, mean)
+			logLossSum, logSteps = 0, 0
+		}
+		if t.evalAt(state.GlobalStep) {
+			el, err := t.Evaluate()
+			if err != nil {
+				return err
+			}
+			t.addLog(state, LogEntry{Step: state.GlobalStep, Epoch: round(state.Epoch, 4), EvalLoss: ptr(el), Perplexity: ptr(math.Exp(el))})
+			fmt.Fprintf(log, "%-8d eval_loss %.6f perplexity %.3f\n", state.GlobalStep, el, math.Exp(el))
+		}
+		if a.SaveSteps > 0 && state.GlobalStep%a.SaveSteps == 0 {
+			if _, err := t.saveCheckpoint(state); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	// The batch launched last, whose bookkeeping waits until the next one is launched: the host
+	// prepares and launches batch n+1 while the device computes batch n (see Step.Launch). A step
+	// after which the weights are evaluated or saved, and the last one, are finished at once.
+	var inflight *launched
+	launchedSteps := state.GlobalStep
+	for launchedSteps < total {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -203,60 +261,40 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 			continue
 		}
 		ids := batchTensor(t.TrainData, sel)
-		lr := a.LRAt(state.GlobalStep, total)
-		var loss float64
-		done := true
+		lr := a.LRAt(launchedSteps, total)
+		cur := &launched{lr: lr, done: true}
 		if t.step != nil {
-			loss, lastNorm, err = t.step.Run(ids, ids, lr)
+			cur.pending, err = t.step.Launch(ids, ids, lr)
 		} else {
-			loss, lastNorm, done, err = t.accum.run(ids, lr)
+			var loss, norm float64
+			loss, norm, cur.done, err = t.accum.run(ids, lr)
+			cur.pending = &Pending{loss: loss, norm: norm, done: true}
 		}
 		if err != nil {
 			return nil, err
 		}
 		micro++
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			last := "none"
-			if cks, _ := Checkpoints(a.OutputDir); len(cks) > 0 {
-				last = cks[len(cks)-1]
-			}
-			return nil, fmt.Errorf("%w at step %d: training stopped (lower the learning rate?); the last good checkpoint is %s", ErrNaNLoss, state.GlobalStep+1, last)
-		}
-		stepLoss += loss / float64(a.GradientAccumulationSteps)
-		if !done {
-			continue
-		}
-		state.GlobalStep++
-		logSteps++
-		state.Epoch = float64(micro) / float64(batchesPerEpoch)
-		bar.Add(1)
-		elapsed := time.Since(start).Seconds()
-		tokPerS := float64((state.GlobalStep-startStep)*tokensPerStep) / elapsed
-		bar.Describe(fmt.Sprintf("step %d/%d loss %.4f lr %.2e %.0f tok/s", state.GlobalStep, total, loss, lr, tokPerS))
-		state.TrainLossSum += stepLoss
-		state.TrainLossSteps++
-		logLossSum += stepLoss
-		stepLoss = 0
-		if a.LoggingSteps > 0 && state.GlobalStep%a.LoggingSteps == 0 {
-			mean := logLossSum / float64(logSteps)
-			nextLR := a.LRAt(state.GlobalStep, total)
-			e := LogEntry{Step: state.GlobalStep, Epoch: round(state.Epoch, 4), Loss: ptr(round(mean, 4)), GradNorm: ptr(lastNorm), LearningRate: ptr(nextLR)}
-			t.addLog(state, e)
-			fmt.Fprintf(log, "%-8d %.6f\n", state.GlobalStep, mean)
-			logLossSum, logSteps = 0, 0
-		}
-		if t.EvalData != nil && a.EvalSteps > 0 && state.GlobalStep%a.EvalSteps == 0 {
-			el, err := t.Evaluate()
-			if err != nil {
+		cur.micro = micro
+		if inflight != nil {
+			if err := finish(inflight); err != nil {
 				return nil, err
 			}
-			t.addLog(state, LogEntry{Step: state.GlobalStep, Epoch: round(state.Epoch, 4), EvalLoss: ptr(el), Perplexity: ptr(math.Exp(el))})
-			fmt.Fprintf(log, "%-8d eval_loss %.6f perplexity %.3f\n", state.GlobalStep, el, math.Exp(el))
 		}
-		if a.SaveSteps > 0 && state.GlobalStep%a.SaveSteps == 0 {
-			if _, err := t.saveCheckpoint(state); err != nil {
-				return nil, err
+		inflight = cur
+		if cur.done {
+			launchedSteps++
+			k := launchedSteps
+			if k == total || t.evalAt(k) || (a.SaveSteps > 0 && k%a.SaveSteps == 0) {
+				inflight = nil
+				if err := finish(cur); err != nil {
+					return nil, err
+				}
 			}
+		}
+	}
+	if inflight != nil {
+		if err := finish(inflight); err != nil {
+			return nil, err
 		}
 	}
 	runtime := time.Since(start).Seconds()
@@ -267,6 +305,19 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 	bar.Finish()
 	fmt.Fprintln(log, out)
 	return out, nil
+}
+
+// launched is a batch whose step has been launched (see the training loop).
+type launched struct {
+	pending *Pending
+	lr      float64
+	micro   int  // micro-batches launched, this one included
+	done    bool // it completed an optimizer step (the last micro-batch of an accumulation)
+}
+
+// evalAt reports whether the Trainer evaluates after optimizer step k.
+func (t *Trainer) evalAt(k int) bool {
+	return t.EvalData != nil && t.Args.EvalSteps > 0 && k%t.Args.EvalSteps == 0
 }
 
 func (t *Trainer) addLog(state *TrainerState, e LogEntry) {

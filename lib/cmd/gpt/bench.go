@@ -296,7 +296,7 @@ and stored, and cache entries that could not be used.`)
 				return err
 			}
 			start := time.Now()
-			loss, err := run(idsT)
+			loss, err := run(idsT)()
 			if err != nil {
 				return err
 			}
@@ -306,12 +306,22 @@ and stored, and cache entries that could not be used.`)
 				return err
 			}
 			var times []float64
+			var prev func() (float64, error)
 			for range *steps {
+				// Each unit is launched before the previous one's result is read, as the Trainer does:
+				// the host's work overlaps the device's (on backends that run programs asynchronously).
 				s := time.Now()
-				if loss, err = run(idsT); err != nil {
-					return err
+				wait := run(idsT)
+				if prev != nil {
+					if loss, err = prev(); err != nil {
+						return err
+					}
 				}
+				prev = wait
 				times = append(times, time.Since(s).Seconds())
+			}
+			if loss, err = prev(); err != nil {
+				return err
 			}
 			if err := stopProfile(); err != nil {
 				return err
@@ -326,17 +336,24 @@ and stored, and cache entries that could not be used.`)
 	return nil
 }
 
-// benchPhase returns a function running one timed unit of --phase on a batch (ids as labels),
-// returning its loss.
-func benchPhase(m *gpt2.Model, phase string) (func(ids *tensors.Tensor) (float64, error), error) {
+// benchPhase returns a function that launches one timed unit of --phase on a batch (ids as labels)
+// and returns a function waiting for its loss.
+func benchPhase(m *gpt2.Model, phase string) (func(ids *tensors.Tensor) func() (float64, error), error) {
+	failed := func(err error) func() (float64, error) { return func() (float64, error) { return 0, err } }
 	if phase == "step" {
 		step, err := train.NewStep(m, optim.NewAdamW())
 		if err != nil {
 			return nil, err
 		}
-		return func(ids *tensors.Tensor) (float64, error) {
-			loss, _, err := step.Run(ids, ids, 1e-4)
-			return loss, err
+		return func(ids *tensors.Tensor) func() (float64, error) {
+			p, err := step.Launch(ids, ids, 1e-4)
+			if err != nil {
+				return failed(err)
+			}
+			return func() (float64, error) {
+				loss, _, err := p.Wait()
+				return loss, err
+			}
 		}, nil
 	}
 	e, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*graph.Node) []*graph.Node {
@@ -361,17 +378,26 @@ func benchPhase(m *gpt2.Model, phase string) (func(ids *tensors.Tensor) (float64
 	if err != nil {
 		return nil, err
 	}
-	return func(ids *tensors.Tensor) (loss float64, err error) {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("bench %s: %v", phase, r)
-			}
+	return func(ids *tensors.Tensor) func() (float64, error) {
+		out, err := func() (out []*tensors.Tensor, err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("bench %s: %v", phase, r)
+				}
+			}()
+			return e.Call(ids)
 		}()
-		out, err := e.Call(ids)
 		if err != nil {
-			return 0, err
+			return failed(err)
 		}
-		return float64(tensors.MustCopyFlatData[float32](out[0])[0]), nil // waits for the result
+		return func() (loss float64, err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					err = fmt.Errorf("bench %s: %v", phase, r)
+				}
+			}()
+			return float64(tensors.MustCopyFlatData[float32](out[0])[0]), nil // waits for the result
+		}
 	}, nil
 }
 

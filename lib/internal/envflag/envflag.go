@@ -12,3 +12,12 @@ func True(v string) bool {
 	}
 	return false
 }
+
+// False reports whether v is an explicit false value: "0", "false", "no" or "off" (any case).
+func False(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "0", "false", "no", "off":
+		return true
+	}
+	return false
+}

@@ -9,3 +9,11 @@ func TestTrue(t *testing.T) {
 		}
 	}
 }
+
+func TestFalse(t *testing.T) {
+	for v, want := range map[string]bool{"0": true, " False ": true, "no": true, "off": true, "": false, "1": false, "maybe": false} {
+		if False(v) != want {
+			t.Errorf("False(%q) = %v", v, !want)
+		}
+	}
+}

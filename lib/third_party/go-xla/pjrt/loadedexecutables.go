@@ -453,8 +453,12 @@ func (c *ExecutionConfig) Done() ([]*Buffer, error) {
 
 	// Create events to wait for the end of execution: leaving this as NULL is allowed, but what happens then
 	// (does it wait or not, and then what?) is not documented in PJRT.
-	perDeviceEvents := arenaAllocSlice[*C.PJRT_Event](arena, numDevices)
-	args.device_complete_events = (**C.PJRT_Event)(unsafe.SliceData(perDeviceEvents))
+	// Fork: with SetAsyncExecution(true) no events are asked for and the call returns once the program
+	// is enqueued (see async.go).
+	if !asyncExecution.Load() {
+		perDeviceEvents := arenaAllocSlice[*C.PJRT_Event](arena, numDevices)
+		args.device_complete_events = (**C.PJRT_Event)(unsafe.SliceData(perDeviceEvents))
+	}
 
 	err := toError(e.plugin, C.ExecuteAndWait(e.plugin.api, args))
 	if err != nil {
