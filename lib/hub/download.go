@@ -195,12 +195,31 @@ func hasherFor(etag string, size int64) hash.Hash {
 	return nil
 }
 
+// cacheDirTag marks a folder as a cache for backup tools (https://bford.info/cachedir/). The text
+// is huggingface_hub's (PR 4030, 1.x), so a cache looks the same whichever client wrote it.
+const cacheDirTag = "Signature: 8a477f597d28d172789f06886806bc55\n" +
+	"# This file is a cache directory tag created by huggingface_hub.\n" +
+	"# For information about cache directory tags, see:\n" +
+	"#\thttps://bford.info/cachedir/\n"
+
+// writeCacheDirTag writes dir/CACHEDIR.TAG unless it exists, as huggingface_hub does when it
+// downloads into its cache; failures are ignored (the tag only helps backup tools).
+func writeCacheDirTag(dir string) {
+	f, err := os.OpenFile(filepath.Join(dir, "CACHEDIR.TAG"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666)
+	if err != nil {
+		return
+	}
+	_, _ = f.WriteString(cacheDirTag)
+	_ = f.Close()
+}
+
 // fetchBlob downloads a file into blob (blobs/{etag}), resuming blobs/{etag}.incomplete. The
 // caller holds the blob's lock, so no other process writes the same .incomplete file.
 func (c *Client) fetchBlob(ctx context.Context, repoID, commit, filename, blob string, meta *fileMeta) error {
 	if err := os.MkdirAll(filepath.Dir(blob), 0o777); err != nil {
 		return fmt.Errorf("hub cache: %w", err)
 	}
+	writeCacheDirTag(c.CacheDir)
 	partial := blob + ".incomplete"
 	u := c.resolveURL(repoID, commit, filename)
 	client := c.httpClient(c.DownloadTimeout, false)

@@ -99,7 +99,10 @@ var modelFiles = []string{"config.json", "generation_config.json", "merges.txt",
 // no newline, and one lock file per blob under .locks/. Each entry: path → "blob:<size>",
 // "link:<target>", "ref:<content>" or "lock".
 func expectedCache(repo *hubtest.Repo, folder string, files []string) map[string]string {
-	want := map[string]string{filepath.Join(folder, "refs", "main"): "ref:" + repo.Commit}
+	want := map[string]string{
+		filepath.Join(folder, "refs", "main"): "ref:" + repo.Commit,
+		"CACHEDIR.TAG":                        fmt.Sprintf("blob:%d", len(cacheDirTag)),
+	}
 	for _, f := range files {
 		data := repo.Files[f].Data
 		etag := hubtest.GitBlobSHA(data)
