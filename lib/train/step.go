@@ -112,7 +112,7 @@ func (s *Step) Launch(ids, labels *tensors.Tensor, lr float64) (p *Pending, err 
 		if err != nil {
 			return nil, err
 		}
-		return &Pending{loss: loss, norm: norm, done: true}, nil
+		return &Pending{loss: loss, norm: norm, resolved: true}, nil
 	}
 	out, err := s.exec.Call(ids, labels, float32(lr))
 	if err != nil {
@@ -128,14 +128,14 @@ type Pending struct {
 	lossT, normT *tensors.Tensor
 	loss, norm   float64
 	err          error
-	done         bool
+	resolved     bool // loss, norm and err are final
 }
 
 // Wait returns the step's loss (before the update) and gradient norm (before clipping), waiting
 // for the device to finish the step.
 func (p *Pending) Wait() (loss, gradNorm float64, err error) {
-	if !p.done {
-		p.done = true
+	if !p.resolved {
+		p.resolved = true
 		func() {
 			defer func() {
 				if r := recover(); r != nil {

@@ -268,7 +268,7 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 		} else {
 			var loss, norm float64
 			loss, norm, cur.done, err = t.accum.run(ids, lr)
-			cur.pending = &Pending{loss: loss, norm: norm, done: true}
+			cur.pending = &Pending{loss: loss, norm: norm, resolved: true}
 		}
 		if err != nil {
 			return nil, err
