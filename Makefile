@@ -23,7 +23,7 @@ vet:
 	$(GO) vet ./...
 
 fmt-check:
-	@out=$$(gofmt -l lib | grep -v '^lib/third_party/'); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l lib); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 # HF tokenizers (Rust, its Node binding from npm) to check that our tokenizer.json files load in HF;
 # installed only where the reference data (../shared) is.
