@@ -24,14 +24,7 @@ func TestSDPAEqualsEager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	maxErr := 0.0
-	for b := range le {
-		for s := range le[b] {
-			for v := range le[b][s] {
-				maxErr = max(maxErr, math.Abs(float64(le[b][s][v]-ls[b][s][v])))
-			}
-		}
-	}
+	maxErr := maxAbsDiff(ls, le)
 	if maxErr > 1e-5 {
 		t.Errorf("logits: sdpa and eager differ by %g > 1e-5", maxErr)
 	}

@@ -65,6 +65,19 @@ func l2(x []float32) float64 {
 	return math.Sqrt(s)
 }
 
+// maxAbsDiff is the largest |a - b| over logits [B][T][V] (b's shape).
+func maxAbsDiff[A, B float32 | float64](a [][][]A, b [][][]B) float64 {
+	d := 0.0
+	for i := range b {
+		for j := range b[i] {
+			for k := range b[i][j] {
+				d = max(d, math.Abs(float64(a[i][j][k])-float64(b[i][j][k])))
+			}
+		}
+	}
+	return d
+}
+
 // Tolerances: logits max abs error ≤ 1e-4; loss relative error ≤ 1e-5; every gradient norm
 // relative error ≤ 1e-4.
 func TestParityWithHF(t *testing.T) {
@@ -75,14 +88,7 @@ func TestParityWithHF(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			maxErr := 0.0
-			for b := range ref.Logits {
-				for s := range ref.Logits[b] {
-					for v := range ref.Logits[b][s] {
-						maxErr = max(maxErr, math.Abs(float64(logits[b][s][v])-ref.Logits[b][s][v]))
-					}
-				}
-			}
+			maxErr := maxAbsDiff(logits, ref.Logits)
 			if maxErr > 1e-4 {
 				t.Errorf("logits max abs error %g > 1e-4", maxErr)
 			}
@@ -125,17 +131,10 @@ func TestParityLegacyTorchFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	maxErr := 0.0
-	for b := range ref.Logits {
-		for s := range ref.Logits[b] {
-			for v := range ref.Logits[b][s] {
-				if got[b][s][v] != want[b][s][v] {
-					t.Fatalf("logits[%d][%d][%d]: legacy file %v, model.safetensors %v", b, s, v, got[b][s][v], want[b][s][v])
-				}
-				maxErr = max(maxErr, math.Abs(float64(got[b][s][v])-ref.Logits[b][s][v]))
-			}
-		}
+	if d := maxAbsDiff(got, want); d != 0 {
+		t.Fatalf("logits: the legacy file and model.safetensors differ by up to %g", d)
 	}
+	maxErr := maxAbsDiff(got, ref.Logits)
 	if maxErr > 1e-4 {
 		t.Errorf("logits max abs error %g > 1e-4", maxErr)
 	}
