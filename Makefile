@@ -5,13 +5,18 @@ export GOTOOLCHAIN := go1.27.3
 export GOEXPERIMENT := simd
 GO ?= go
 
-.PHONY: tutorial test kernel vet fmt-check unit notebooks hf-anchor device-check device-prepare
+.PHONY: tutorial params test kernel vet fmt-check unit unit-no-shared notebooks hf-anchor device-check device-prepare
 
 SHARED ?= ../shared
 HF_DIR := build/hf-tokenizers
 
-## tutorial: install what is missing (Jupyter, the GoNB kernel), then run every notebook headless in quick mode.
-tutorial: kernel notebooks
+## tutorial: check the parameters (GPT_* variables), install what is missing (Jupyter, the GoNB kernel), then run
+## every notebook headless in quick mode.
+tutorial: params kernel notebooks
+
+## params: the notebooks' parameters in quick mode as the environment sets them; fails on an invalid one.
+params:
+	$(GO) run ./lib/cmd/gpt params --mode quick
 
 ## test: vet, gofmt, unit tests (notebook runner tests included), and the notebooks in quick mode.
 test: kernel hf-anchor vet fmt-check unit notebooks
@@ -39,6 +44,10 @@ unit:
 	@if [ -d $(HF_DIR)/node_modules/@anush008/tokenizers ]; then export GPT_HF_TOKENIZERS_DIR=$(CURDIR)/$(HF_DIR); fi; \
 	GPT_NOTEBOOK_TESTS=1 $(GO) test ./...
 	cd lib/third_party/go-xla && $(GO) test -run 'TestExecutableCache' ./pjrt/
+
+## unit-no-shared: the unit tests with ../shared hidden, as a newcomer runs them: they pass, skips listed.
+unit-no-shared:
+	bash .ci/unit-no-shared
 
 notebooks:
 	$(GO) run ./lib/cmd/gpt notebooks --mode quick

@@ -45,6 +45,29 @@ func DefaultGenerateOptions() GenerateOptions {
 	return GenerateOptions{MaxNewTokens: 20, TopK: 50, TopP: 1, Temperature: 1, RepetitionPenalty: 1}
 }
 
+// Validate checks the options as HF's generate does before it runs: max_new_tokens ≥ 1, and the
+// logits processors' own checks (transformers' generation/logits_process.py: TemperatureLogitsWarper
+// wants temperature > 0 and TopPLogitsWarper top_p in [0, 1], both used only when sampling;
+// RepetitionPenaltyLogitsProcessor wants penalty > 0). top_k 0 turns top-k off, as in HF.
+func (o GenerateOptions) Validate() error {
+	bad := func(name string, v any, want string) error {
+		return fmt.Errorf("gpt2: generate: %s = %v: want %s", name, v, want)
+	}
+	switch {
+	case o.MaxNewTokens < 1:
+		return bad("max_new_tokens", o.MaxNewTokens, "a whole number ≥ 1")
+	case o.TopK < 0:
+		return bad("top_k", o.TopK, "a whole number ≥ 0 (0: off)")
+	case !(o.RepetitionPenalty > 0) || math.IsInf(o.RepetitionPenalty, 0):
+		return bad("repetition_penalty", o.RepetitionPenalty, "a number > 0 (1: off)")
+	case o.DoSample && (!(o.Temperature > 0) || math.IsInf(o.Temperature, 0)):
+		return bad("temperature", o.Temperature, "a number > 0 when sampling (greedy decoding: leave do_sample off)")
+	case o.DoSample && !(o.TopP >= 0 && o.TopP <= 1):
+		return bad("top_p", o.TopP, "a number in [0, 1] (1: off)")
+	}
+	return nil
+}
+
 // cacheBucket rounds cache lengths up so that one program serves many lengths.
 const cacheBucket = 64
 
@@ -61,8 +84,8 @@ func (m *Model) Generate(prompts [][]int, opts GenerateOptions) ([][]int, error)
 	if len(prompts) == 0 {
 		return nil, errors.New("gpt2: no prompt")
 	}
-	if opts.MaxNewTokens <= 0 {
-		return nil, fmt.Errorf("gpt2: max_new_tokens %d", opts.MaxNewTokens)
+	if err := opts.Validate(); err != nil {
+		return nil, err
 	}
 	eos := -1
 	if opts.EOSTokenID != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 )
 
 // TrainingArguments are transformers' TrainingArguments that the tutorial and this Trainer use:
@@ -44,24 +45,56 @@ func DefaultArguments(outputDir string) *TrainingArguments {
 	}
 }
 
-// Validate checks the arguments.
+// ArgError is an invalid TrainingArguments field.
+type ArgError struct {
+	// Field is the field's name in transformers (and JSON), e.g. "per_device_train_batch_size".
+	Field string
+	Value any
+	// Want says what the field accepts.
+	Want string
+}
+
+func (e *ArgError) Error() string {
+	return fmt.Sprintf("training arguments: %s = %v: want %s", e.Field, e.Value, e.Want)
+}
+
+// Validate checks each argument's range (returning an *ArgError for the first invalid one), and that
+// there is something to train.
 func (a *TrainingArguments) Validate() error {
-	switch {
-	case a.OutputDir == "":
-		return fmt.Errorf("training arguments: output_dir is required")
-	case a.PerDeviceTrainBatchSize <= 0:
-		return fmt.Errorf("training arguments: per_device_train_batch_size %d", a.PerDeviceTrainBatchSize)
-	case a.GradientAccumulationSteps <= 0:
-		return fmt.Errorf("training arguments: gradient_accumulation_steps %d", a.GradientAccumulationSteps)
-	case a.MaxSteps <= 0 && a.NumTrainEpochs <= 0:
-		return fmt.Errorf("training arguments: neither max_steps nor num_train_epochs is positive")
-	case a.LearningRate < 0 || math.IsNaN(a.LearningRate):
-		return fmt.Errorf("training arguments: learning_rate %v", a.LearningRate)
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	for _, c := range []struct {
+		field string
+		value any
+		ok    bool
+		want  string
+	}{
+		{"output_dir", a.OutputDir, a.OutputDir != "", "a folder"},
+		{"num_train_epochs", a.NumTrainEpochs, finite(a.NumTrainEpochs) && a.NumTrainEpochs >= 0, "a number ≥ 0"},
+		{"max_steps", a.MaxSteps, a.MaxSteps >= -1, "-1 (train num_train_epochs) or a number of optimizer steps ≥ 1"},
+		{"per_device_train_batch_size", a.PerDeviceTrainBatchSize, a.PerDeviceTrainBatchSize >= 1, "a whole number ≥ 1"},
+		{"per_device_eval_batch_size", a.PerDeviceEvalBatchSize, a.PerDeviceEvalBatchSize >= 1, "a whole number ≥ 1"},
+		{"gradient_accumulation_steps", a.GradientAccumulationSteps, a.GradientAccumulationSteps >= 1, "a whole number ≥ 1"},
+		{"learning_rate", a.LearningRate, finite(a.LearningRate) && a.LearningRate >= 0, "a number ≥ 0"},
+		{"lr_scheduler_type", a.LRSchedulerType, slices.Contains([]string{"linear", "cosine", "constant", "constant_with_warmup"}, a.LRSchedulerType),
+			"linear, cosine, constant or constant_with_warmup"},
+		{"warmup_steps", a.WarmupSteps, a.WarmupSteps >= 0, "a whole number ≥ 0"},
+		{"warmup_ratio", a.WarmupRatio, a.WarmupRatio >= 0 && a.WarmupRatio <= 1, "a number in [0, 1]"},
+		{"weight_decay", a.WeightDecay, finite(a.WeightDecay) && a.WeightDecay >= 0, "a number ≥ 0"},
+		{"adam_beta1", a.AdamBeta1, a.AdamBeta1 >= 0 && a.AdamBeta1 < 1, "a number in [0, 1)"},
+		{"adam_beta2", a.AdamBeta2, a.AdamBeta2 >= 0 && a.AdamBeta2 < 1, "a number in [0, 1)"},
+		{"adam_epsilon", a.AdamEpsilon, finite(a.AdamEpsilon) && a.AdamEpsilon >= 0, "a number ≥ 0"},
+		{"max_grad_norm", a.MaxGradNorm, finite(a.MaxGradNorm) && a.MaxGradNorm >= 0, "a number ≥ 0 (0: no clipping)"},
+		{"logging_steps", a.LoggingSteps, a.LoggingSteps >= 0, "a whole number ≥ 0 (0: no logging)"},
+		{"save_steps", a.SaveSteps, a.SaveSteps >= 0, "a whole number ≥ 0 (0: no checkpoints)"},
+		{"save_total_limit", a.SaveTotalLimit, a.SaveTotalLimit >= 0, "a whole number ≥ 0 (0: keep all)"},
+		{"eval_steps", a.EvalSteps, a.EvalSteps >= 0, "a whole number ≥ 0 (0: no evaluation)"},
+	} {
+		if !c.ok {
+			return &ArgError{c.field, c.value, c.want}
+		}
 	}
-	switch a.LRSchedulerType {
-	case "linear", "cosine", "constant", "constant_with_warmup":
-	default:
-		return fmt.Errorf("training arguments: lr_scheduler_type %q (linear, cosine, constant, constant_with_warmup)", a.LRSchedulerType)
+	if a.MaxSteps <= 0 && a.NumTrainEpochs == 0 {
+		return &ArgError{"num_train_epochs", a.NumTrainEpochs, "a number > 0 when max_steps is not set (-1): there is nothing to train"}
 	}
 	return nil
 }

@@ -5,11 +5,14 @@ package tutorial
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/gonb-gpt/tutorial/lib/internal/envflag"
 )
@@ -34,7 +37,8 @@ type Params struct {
 	MaxSteps, Warmup, SaveSteps, LoggingSteps int
 	BatchSize                                 int
 	LearningRate                              float64
-	// Fine-tuning (GPT_MODEL_ID, GPT_FT_BLOCK_SIZE, GPT_FT_MAX_STEPS, GPT_FT_EPOCHS, GPT_FT_BATCH_SIZE).
+	// Fine-tuning (GPT_MODEL_ID, GPT_FT_BLOCK_SIZE, GPT_FT_MAX_STEPS, GPT_FT_EPOCHS, GPT_FT_BATCH_SIZE,
+	// GPT_FT_LR).
 	ModelID        string
 	FTBlockSize    int
 	FTMaxSteps     int
@@ -51,50 +55,182 @@ const QuickModelID = "test-only/tiny-random-rugpt3small-format"
 // RuGPT3 is the model the tutorial fine-tunes.
 const RuGPT3 = "ai-forever/rugpt3small_based_on_gpt2"
 
-// Load reads the parameters: the tutorial's values, or quick mode's (GPT_QUICK=1), then each
-// environment override.
-func Load() *Params {
-	p := &Params{Quick: envflag.True(os.Getenv("GPT_QUICK"))}
-	if p.Quick {
+// Load reads the parameters as Parse does from the process's environment, creates the work folder
+// and, in quick mode, points HF_HOME into it (unless set). A variable that is not valid stops it with
+// an error naming the variable and what it accepts; the notebooks' first Go cell calls it.
+func Load() (*Params, error) {
+	p, err := Parse(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(p.WorkDir, 0o755); err != nil {
+		return nil, fmt.Errorf("GPT_WORKDIR: the work folder: %w", err)
+	}
+	if p.Quick && os.Getenv("HF_HOME") == "" {
+		// Quick mode keeps its hub cache apart from the user's real one.
+		if err := os.Setenv("HF_HOME", filepath.Join(p.WorkDir, "hf-quick")); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+// Parse gives the parameters getenv sets, with nothing created: the tutorial's values, or quick
+// mode's (GPT_QUICK=1), then each override (see Vars). Every invalid variable is reported, each with
+// its name, its value and what it accepts.
+func Parse(getenv func(string) string) (*Params, error) {
+	var errs []error
+	p := &Params{}
+	switch q := strings.TrimSpace(getenv("GPT_QUICK")); {
+	case envflag.True(q):
 		*p = Params{Quick: true, VocabSize: 30000, NLayer: 2, NEmbd: 64, NHead: 4, NPositions: 128, BlockSize: 64,
 			MaxSteps: 150, Warmup: 10, SaveSteps: 100, LoggingSteps: 25, BatchSize: 16, LearningRate: 5e-3,
 			ModelID: QuickModelID, FTBlockSize: 64, FTMaxSteps: 40, FTBatchSize: 8, FTLearningRate: 1e-3, GenTokens: 40}
-	} else {
+	case q == "" || envflag.False(q):
 		*p = Params{VocabSize: 30000, NLayer: 12, NEmbd: 768, NHead: 12, NPositions: 1024, BlockSize: 1024,
 			Epochs: 30, MaxSteps: -1, Warmup: 200, SaveSteps: 1500, LoggingSteps: 500, BatchSize: 8, LearningRate: 5e-5,
 			ModelID: RuGPT3, FTBlockSize: 1024, FTMaxSteps: -1, FTEpochs: 30, FTBatchSize: 8, FTLearningRate: 5e-5, GenTokens: 150}
+	default:
+		errs = append(errs, fmt.Errorf("GPT_QUICK=%q: want 1, true, yes or on (quick mode) or 0, false, no, off or nothing (the tutorial's sizes)", q))
 	}
-	p.WorkDir = os.Getenv("GPT_WORKDIR")
+	p.WorkDir = strings.TrimSpace(getenv("GPT_WORKDIR"))
 	if p.WorkDir == "" {
 		p.WorkDir = filepath.Join(repoRoot(), "work")
 	}
-	envInt(&p.VocabSize, "GPT_VOCAB_SIZE")
-	envInt(&p.NLayer, "GPT_N_LAYER")
-	envInt(&p.NEmbd, "GPT_N_EMBD")
-	envInt(&p.NHead, "GPT_N_HEAD")
-	envInt(&p.NPositions, "GPT_N_POSITIONS")
-	envInt(&p.BlockSize, "GPT_BLOCK_SIZE")
-	envFloat(&p.Epochs, "GPT_EPOCHS")
-	envInt(&p.MaxSteps, "GPT_MAX_STEPS")
-	envInt(&p.Warmup, "GPT_WARMUP")
-	envInt(&p.SaveSteps, "GPT_SAVE_STEPS")
-	envInt(&p.LoggingSteps, "GPT_LOGGING_STEPS")
-	envInt(&p.BatchSize, "GPT_BATCH_SIZE")
-	envFloat(&p.LearningRate, "GPT_LR")
-	if v := os.Getenv("GPT_MODEL_ID"); v != "" {
+	if v := strings.TrimSpace(getenv("GPT_MODEL_ID")); v != "" {
 		p.ModelID = v
 	}
-	envInt(&p.FTBlockSize, "GPT_FT_BLOCK_SIZE")
-	envInt(&p.FTMaxSteps, "GPT_FT_MAX_STEPS")
-	envFloat(&p.FTEpochs, "GPT_FT_EPOCHS")
-	envInt(&p.FTBatchSize, "GPT_FT_BATCH_SIZE")
-	envInt(&p.GenTokens, "GPT_GEN_TOKENS")
-	_ = os.MkdirAll(p.WorkDir, 0o755)
-	if p.Quick && os.Getenv("HF_HOME") == "" {
-		// Quick mode keeps its hub cache apart from the user's real one.
-		_ = os.Setenv("HF_HOME", filepath.Join(p.WorkDir, "hf-quick"))
+	for _, v := range p.Vars() {
+		if err := v.set(strings.TrimSpace(getenv(v.Name))); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return p
+	if len(errs) == 0 {
+		// Combinations, once every value is valid on its own.
+		errs = p.check()
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("tutorial parameters: %w", errors.Join(errs...))
+	}
+	return p, nil
+}
+
+// check reports the combinations of parameters that cannot work.
+func (p *Params) check() []error {
+	var errs []error
+	if p.NEmbd%p.NHead != 0 {
+		errs = append(errs, fmt.Errorf("GPT_N_EMBD=%d is not a multiple of GPT_N_HEAD=%d (each head gets n_embd/n_head dimensions)", p.NEmbd, p.NHead))
+	}
+	if p.BlockSize > p.NPositions {
+		errs = append(errs, fmt.Errorf("GPT_BLOCK_SIZE=%d is more than GPT_N_POSITIONS=%d: the model has no position embedding past n_positions", p.BlockSize, p.NPositions))
+	}
+	if p.MaxSteps == -1 && p.Epochs == 0 {
+		errs = append(errs, fmt.Errorf("GPT_MAX_STEPS=-1 with GPT_EPOCHS=0: nothing to train; set GPT_MAX_STEPS ≥ 1 or GPT_EPOCHS > 0"))
+	}
+	if p.FTMaxSteps == -1 && p.FTEpochs == 0 {
+		errs = append(errs, fmt.Errorf("GPT_FT_MAX_STEPS=-1 with GPT_FT_EPOCHS=0: nothing to train; set GPT_FT_MAX_STEPS ≥ 1 or GPT_FT_EPOCHS > 0"))
+	}
+	return errs
+}
+
+// Var is a numeric parameter's environment variable.
+type Var struct {
+	// Name is the variable, e.g. GPT_EPOCHS.
+	Name string
+	// Int or Float is the parameter it sets.
+	Int   *int
+	Float *float64
+	// Accepts says which values are valid (for errors and docs); ok checks one.
+	Accepts string
+	ok      func(float64) bool
+}
+
+// rule is what a Var accepts.
+type rule struct {
+	accepts string
+	ok      func(float64) bool
+}
+
+var (
+	atLeast1    = rule{"a whole number ≥ 1", func(x float64) bool { return x >= 1 }}
+	atLeast0    = rule{"a whole number ≥ 0", func(x float64) bool { return x >= 0 }}
+	stepsOrAll  = rule{"-1 (train by epochs) or a whole number ≥ 1", func(x float64) bool { return x == -1 || x >= 1 }}
+	positive    = rule{"a number > 0", func(x float64) bool { return x > 0 }}
+	nonNegative = rule{"a number ≥ 0", func(x float64) bool { return x >= 0 }}
+)
+
+// Vars lists the numeric parameters' environment variables, in the order of Params.
+func (p *Params) Vars() []Var {
+	i := func(name string, dst *int, r rule) Var {
+		return Var{Name: name, Int: dst, Accepts: r.accepts, ok: r.ok}
+	}
+	f := func(name string, dst *float64, r rule) Var {
+		return Var{Name: name, Float: dst, Accepts: r.accepts, ok: r.ok}
+	}
+	return []Var{
+		i("GPT_VOCAB_SIZE", &p.VocabSize, atLeast1),
+		i("GPT_N_LAYER", &p.NLayer, atLeast1),
+		i("GPT_N_EMBD", &p.NEmbd, atLeast1),
+		i("GPT_N_HEAD", &p.NHead, atLeast1),
+		i("GPT_N_POSITIONS", &p.NPositions, atLeast1),
+		i("GPT_BLOCK_SIZE", &p.BlockSize, atLeast1),
+		f("GPT_EPOCHS", &p.Epochs, nonNegative),
+		i("GPT_MAX_STEPS", &p.MaxSteps, stepsOrAll),
+		i("GPT_WARMUP", &p.Warmup, atLeast0),
+		i("GPT_SAVE_STEPS", &p.SaveSteps, atLeast1),
+		i("GPT_LOGGING_STEPS", &p.LoggingSteps, atLeast1),
+		i("GPT_BATCH_SIZE", &p.BatchSize, atLeast1),
+		f("GPT_LR", &p.LearningRate, positive),
+		i("GPT_FT_BLOCK_SIZE", &p.FTBlockSize, atLeast1),
+		i("GPT_FT_MAX_STEPS", &p.FTMaxSteps, stepsOrAll),
+		f("GPT_FT_EPOCHS", &p.FTEpochs, nonNegative),
+		i("GPT_FT_BATCH_SIZE", &p.FTBatchSize, atLeast1),
+		f("GPT_FT_LR", &p.FTLearningRate, positive),
+		i("GPT_GEN_TOKENS", &p.GenTokens, atLeast1),
+	}
+}
+
+// set parses the variable's value (none: the parameter keeps its default).
+func (v Var) set(s string) error {
+	if s == "" {
+		return nil
+	}
+	x, err := strconv.ParseFloat(s, 64)
+	if v.Int != nil {
+		var n int
+		n, err = strconv.Atoi(s)
+		x = float64(n)
+	}
+	if err != nil || math.IsInf(x, 0) || math.IsNaN(x) || !v.ok(x) {
+		return fmt.Errorf("%s=%q: want %s", v.Name, s, v.Accepts)
+	}
+	if v.Int != nil {
+		*v.Int = int(x)
+	} else {
+		*v.Float = x
+	}
+	return nil
+}
+
+// Value is the variable's current value as text.
+func (v Var) Value() string {
+	if v.Int != nil {
+		return strconv.Itoa(*v.Int)
+	}
+	return strconv.FormatFloat(*v.Float, 'g', -1, 64)
+}
+
+// Env is the parameters as the environment variables that give them (Parse(Env) gives p back).
+func (p *Params) Env() []string {
+	quick := "0"
+	if p.Quick {
+		quick = "1"
+	}
+	env := []string{"GPT_QUICK=" + quick, "GPT_WORKDIR=" + p.WorkDir, "GPT_MODEL_ID=" + p.ModelID}
+	for _, v := range p.Vars() {
+		env = append(env, v.Name+"="+v.Value())
+	}
+	return env
 }
 
 // Path is a file of the work folder.
@@ -133,18 +269,6 @@ func (p *Params) String() string {
 	}
 	return fmt.Sprintf("Режим: %s\nРабочий каталог: %s\nGPT-2 с нуля: n_layer=%d n_embd=%d n_head=%d n_positions=%d block_size=%d\nДо-обучение: %s",
 		mode, p.Show(p.WorkDir), p.NLayer, p.NEmbd, p.NHead, p.NPositions, p.BlockSize, p.ModelID)
-}
-
-func envInt(dst *int, key string) {
-	if v, err := strconv.Atoi(os.Getenv(key)); err == nil {
-		*dst = v
-	}
-}
-
-func envFloat(dst *float64, key string) {
-	if v, err := strconv.ParseFloat(os.Getenv(key), 64); err == nil {
-		*dst = v
-	}
 }
 
 // repoRoot finds the repository (the folder with go.mod) from the working directory — GoNB runs

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,16 +20,90 @@ import (
 func TestLoadModesAndOverrides(t *testing.T) {
 	t.Setenv("GPT_WORKDIR", t.TempDir())
 	t.Setenv("GPT_QUICK", "")
-	full := Load()
+	full := load(t)
 	if full.Quick || full.NLayer != 12 || full.BlockSize != 1024 || full.ModelID != RuGPT3 || full.ScratchArgs().NumTrainEpochs != 30 {
 		t.Errorf("full mode: %+v", full)
 	}
 	t.Setenv("GPT_QUICK", "1")
 	t.Setenv("GPT_BLOCK_SIZE", "32")
 	t.Setenv("HF_HOME", "")
-	q := Load()
+	q := load(t)
 	if !q.Quick || q.NLayer != 2 || q.BlockSize != 32 || q.ModelID != QuickModelID || q.ScratchArgs().MaxSteps <= 0 {
 		t.Errorf("quick mode: %+v", q)
+	}
+}
+
+// load is Load, failing the test on an error.
+func load(t *testing.T) *Params {
+	t.Helper()
+	p, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Every parameter from the environment is checked: a bad value stops Parse with an error naming the
+// variable, its value and what it accepts — never the default used silently.
+func TestParseRejectsBadValues(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want []string // in the error, all of them
+	}{
+		{map[string]string{"GPT_EPOCHS": "abc"}, []string{`GPT_EPOCHS="abc": want a number ≥ 0`}},
+		{map[string]string{"GPT_EPOCHS": "NaN"}, []string{`GPT_EPOCHS="NaN"`}},
+		{map[string]string{"GPT_LR": "1e400"}, []string{`GPT_LR="1e400": want a number > 0`}},
+		{map[string]string{"GPT_LR": "0"}, []string{`GPT_LR="0"`}},
+		{map[string]string{"GPT_MAX_STEPS": "-2"}, []string{`GPT_MAX_STEPS="-2": want -1 (train by epochs) or a whole number ≥ 1`}},
+		{map[string]string{"GPT_MAX_STEPS": "2.5"}, []string{`GPT_MAX_STEPS="2.5"`}},
+		{map[string]string{"GPT_QUICK": "1", "GPT_MAX_STEPS": "-1"}, []string{"GPT_MAX_STEPS=-1 with GPT_EPOCHS=0: nothing to train"}},
+		{map[string]string{"GPT_EPOCHS": "0"}, []string{"GPT_MAX_STEPS=-1 with GPT_EPOCHS=0"}},
+		{map[string]string{"GPT_FT_EPOCHS": "0"}, []string{"GPT_FT_MAX_STEPS=-1 with GPT_FT_EPOCHS=0"}},
+		{map[string]string{"GPT_BLOCK_SIZE": "0"}, []string{`GPT_BLOCK_SIZE="0": want a whole number ≥ 1`}},
+		{map[string]string{"GPT_BLOCK_SIZE": "2048"}, []string{"GPT_BLOCK_SIZE=2048 is more than GPT_N_POSITIONS=1024"}},
+		{map[string]string{"GPT_N_HEAD": "5"}, []string{"GPT_N_EMBD=768 is not a multiple of GPT_N_HEAD=5"}},
+		{map[string]string{"GPT_WARMUP": "-1"}, []string{`GPT_WARMUP="-1": want a whole number ≥ 0`}},
+		{map[string]string{"GPT_QUICK": "maybe"}, []string{`GPT_QUICK="maybe": want 1, true, yes or on`}},
+		// All the problems at once, not one per run.
+		{map[string]string{"GPT_BATCH_SIZE": "x", "GPT_FT_LR": "-1", "GPT_GEN_TOKENS": "0"},
+			[]string{"GPT_BATCH_SIZE", "GPT_FT_LR", "GPT_GEN_TOKENS"}},
+	} {
+		p, err := Parse(func(k string) string { return tc.env[k] })
+		if err == nil {
+			t.Errorf("%v: no error, parameters %+v", tc.env, p)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%v: error %q does not say %q", tc.env, err, w)
+			}
+		}
+	}
+}
+
+// Valid overrides are taken (whitespace around them ignored), and Env gives the parameters back.
+func TestParseOverridesAndEnv(t *testing.T) {
+	env := map[string]string{"GPT_QUICK": " yes ", "GPT_EPOCHS": "2.5", "GPT_MAX_STEPS": "-1", "GPT_LR": "3e-4",
+		"GPT_FT_LR": "1e-5", "GPT_WORKDIR": "/somewhere/work", "GPT_MODEL_ID": "me/model"}
+	p, err := Parse(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Quick || p.Epochs != 2.5 || p.MaxSteps != -1 || p.LearningRate != 3e-4 || p.FTLearningRate != 1e-5 ||
+		p.WorkDir != "/somewhere/work" || p.ModelID != "me/model" || p.NLayer != 2 {
+		t.Errorf("parameters %+v", p)
+	}
+	back := map[string]string{}
+	for _, kv := range p.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		back[k] = v
+	}
+	if len(back) != len(p.Vars())+3 {
+		t.Errorf("Env() = %v", p.Env())
+	}
+	q, err := Parse(func(k string) string { return back[k] })
+	if err != nil || !reflect.DeepEqual(p, q) {
+		t.Errorf("Parse(Env()) = %+v, %v; want %+v", q, err, p)
 	}
 }
 
@@ -41,7 +116,7 @@ func quickPretrained(t *testing.T) (p *Params, b compute.Backend, dir string, m 
 	t.Setenv("GPT_QUICK", "1")
 	t.Setenv("HF_HOME", "")
 	t.Setenv("HF_HUB_OFFLINE", "")
-	p = Load()
+	p = load(t)
 	b, err := compute.NewWithConfig("go")
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +154,7 @@ func TestScrapeFromLocalMirror(t *testing.T) {
 	t.Setenv("GPT_WORKDIR", t.TempDir())
 	t.Setenv("GPT_QUICK", "")
 	t.Setenv("GPT_LIBRU_MIRROR", mirror)
-	p := Load()
+	p := load(t)
 	res, err := p.Scrape(context.Background(), false, p.Path("dataset.txt"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -93,7 +168,7 @@ func TestScrapeFromLocalMirror(t *testing.T) {
 func TestScratchModelReused(t *testing.T) {
 	t.Setenv("GPT_WORKDIR", t.TempDir())
 	t.Setenv("GPT_QUICK", "1")
-	p := Load()
+	p := load(t)
 	b, err := compute.NewWithConfig("go")
 	if err != nil {
 		t.Fatal(err)
@@ -136,7 +211,7 @@ func TestShowPaths(t *testing.T) {
 	t.Setenv("GPT_WORKDIR", work)
 	t.Setenv("GPT_QUICK", "1")
 	t.Setenv("GPT_LIBRU_MIRROR", "")
-	p := Load()
+	p := load(t)
 	rel := "build/" + filepath.Base(work)
 	if got := p.Show(p.Path("dataset.txt")); got != rel+"/dataset.txt" {
 		t.Errorf("Show(work/dataset.txt) = %q", got)

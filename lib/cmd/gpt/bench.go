@@ -124,6 +124,9 @@ shape: 2 layers, d 64, vocab 1000) or rugpt3small (12 layers, d 768, vocab 50264
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	if err := badFlags(atLeast("new-tokens", *newTokens, 1), atLeast("prompt-len", *promptLen, 1), atLeast("batch", *batch, 1), atLeast("runs", *runs, 1)); err != nil {
+		return err
+	}
 	b, report, err := backend.New()
 	if err != nil {
 		return err
@@ -230,8 +233,8 @@ and stored, and cache entries that could not be used.`)
 	if err := setLogVerbosity(*logV); err != nil {
 		return err
 	}
-	if *batch < 1 || *steps < 1 || *block < 0 {
-		return fmt.Errorf("%w: --batch and --steps must be ≥ 1, --block ≥ 0", errUsage)
+	if err := badFlags(atLeast("batch", *batch, 1), atLeast("steps", *steps, 1), atLeast("block", *block, 0)); err != nil {
+		return err
 	}
 	if !slices.Contains([]string{"forward", "grad", "grads", "step"}, *phase) {
 		return fmt.Errorf("%w: --phase %q (forward, grad, grads or step)", errUsage, *phase)

@@ -106,6 +106,9 @@ comma-separated ids: the whole sequence, prompt included, as HF's generate retur
 	if *modelRef == "" || (*prompt == "") == (*promptIDs == "") {
 		return fmt.Errorf("%w: want --model and one of --prompt or --prompt-ids", errUsage)
 	}
+	if err := opts.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
 	opts.Seed, opts.NoCache, opts.TruncatePrompt = *seed, *noCache, *truncate
 	m, tok, err := loadModel(ctx, *modelRef, *prompt != "")
 	if err != nil {

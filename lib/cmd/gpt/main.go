@@ -96,6 +96,22 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// atLeast names an integer flag below min (nil when it is not).
+func atLeast(flag string, v, min int) error {
+	if v < min {
+		return fmt.Errorf("--%s %d: want a whole number ≥ %d", flag, v, min)
+	}
+	return nil
+}
+
+// badFlags is one usage error reporting every flag error given (nil when all are nil).
+func badFlags(errs ...error) error {
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return nil
+}
+
 // stringList collects a repeatable string flag.
 type stringList []string
 

@@ -38,6 +38,63 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// Flags out of range stop the command before any work with exit status 2 and a message naming the
+// flag and what it accepts (every bad flag at once where a command checks several).
+func TestFlagRanges(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--per-device-train-batch-size", "0"},
+			[]string{"--per-device-train-batch-size 0: want a whole number ≥ 1"}},
+		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--learning-rate", "NaN"}, []string{"--learning-rate NaN: want a number ≥ 0"}},
+		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--max-steps", "-3"}, []string{"--max-steps -3"}},
+		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--num-train-epochs", "0"}, []string{"--num-train-epochs 0", "nothing to train"}},
+		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--block-size", "0"}, []string{"--block-size 0: want a whole number ≥ 1"}},
+		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--eval-fraction", "1"}, []string{"--eval-fraction 1: want a number in [0, 1)"}},
+		{[]string{"train", "--config", "{}", "--tokenizer", "x"}, []string{"--output-dir : want a folder"}},
+		{[]string{"bench", "train", "--batch", "0", "--steps", "-1"}, []string{"--batch 0", "--steps -1"}},
+		{[]string{"bench", "generate", "--new-tokens", "0"}, []string{"--new-tokens 0"}},
+		{[]string{"generate", "--model", "x", "--prompt", "a", "--max-new-tokens", "0"}, []string{"max_new_tokens = 0: want a whole number ≥ 1"}},
+		{[]string{"generate", "--model", "x", "--prompt", "a", "--do-sample", "--temperature", "0"}, []string{"temperature = 0: want a number > 0 when sampling"}},
+		{[]string{"tokenizer", "train", "--vocab-size", "0", "corpus.txt"}, []string{"--vocab-size 0"}},
+		{[]string{"params", "--env", "GPT_EPOCHS=abc"}, []string{`GPT_EPOCHS="abc": want a number ≥ 0`}},
+	} {
+		var out, errOut bytes.Buffer
+		code := run(tc.args, &out, &errOut)
+		if code == 0 {
+			t.Errorf("gpt %q: exit 0", tc.args)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errOut.String(), w) {
+				t.Errorf("gpt %q: stderr %q lacks %q", tc.args, errOut.String(), w)
+			}
+		}
+	}
+}
+
+// gpt params prints every parameter the notebooks use, quick mode's with --mode quick, and gpt
+// notebooks refuses a bad one before running any notebook.
+func TestParamsCommand(t *testing.T) {
+	t.Setenv("GPT_BLOCK_SIZE", "")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"params", "--mode", "quick", "--env", "GPT_LR=0.01"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	for _, want := range []string{"GPT_QUICK=1\n", "\nGPT_BLOCK_SIZE=64\n", "\nGPT_LR=0.01\n", "\nGPT_GEN_TOKENS=40\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	t.Setenv("GPT_MAX_STEPS", "-1")
+	out.Reset()
+	errOut.Reset()
+	nb := filepath.Join(t.TempDir(), "never-run.ipynb")
+	if code := run([]string{"notebooks", "--mode", "quick", nb}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "GPT_MAX_STEPS=-1 with GPT_EPOCHS=0") {
+		t.Errorf("gpt notebooks with GPT_MAX_STEPS=-1 in quick mode: exit %d, stderr %q", code, errOut.String())
+	}
+}
+
 func TestBackendCommand(t *testing.T) {
 	t.Setenv("GOMLX_BACKEND", "go")
 	var out, errOut bytes.Buffer

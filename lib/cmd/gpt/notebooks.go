@@ -42,23 +42,25 @@ GPT_QUICK, --env adds more.`)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	switch *mode {
-	case "quick":
-		env = append(envList{"GPT_QUICK=1"}, env...)
-	case "full":
-		env = append(envList{"GPT_QUICK=0"}, env...)
-	default:
-		return fmt.Errorf("%w: --mode must be quick or full, got %q", errUsage, *mode)
+	if *mode == "" {
+		return fmt.Errorf("%w: --mode must be quick or full", errUsage)
+	}
+	env, err := withMode(*mode, env)
+	if err != nil {
+		return err
+	}
+	// Stop before the first notebook on a parameter its first cell would refuse.
+	if _, err := notebookParams(env); err != nil {
+		return err
 	}
 	nbs := fs.Args()
 	if len(nbs) == 0 {
-		var err error
 		if nbs, err = notebook.List(*dir); err != nil {
 			return err
 		}
 	}
 	start := time.Now()
-	_, err := notebook.Run(ctx, nbs, notebook.Options{OutDir: *out, InPlace: *inPlace, Env: env, CellTimeout: *timeout, Log: stdout})
+	_, err = notebook.Run(ctx, nbs, notebook.Options{OutDir: *out, InPlace: *inPlace, Env: env, CellTimeout: *timeout, Log: stdout})
 	fmt.Fprintf(stdout, "%d notebook(s) in %s\n", len(nbs), time.Since(start).Round(time.Second))
 	return err
 }

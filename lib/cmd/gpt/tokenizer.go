@@ -57,6 +57,9 @@ no unk token, the ByteLevel decoder); metaspace a SentencePiece-style one (the M
 		return err
 	}
 	corpora = append(corpora, fs.Args()...)
+	if err := badFlags(atLeast("vocab-size", *vocab, 1), atLeast("min-frequency", *minFreq, 0), atLeast("limit-alphabet", *limit, 0)); err != nil {
+		return err
+	}
 	if len(corpora) == 0 {
 		return fmt.Errorf("%w: no --corpus given", errUsage)
 	}

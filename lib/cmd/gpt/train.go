@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -65,11 +66,17 @@ in HF format, with loss.svg.`)
 	if err := parse(fs, argv); err != nil {
 		return err
 	}
+	if err := checkArgs(args); err != nil {
+		return err
+	}
+	if err := badFlags(atLeast("block-size", *blockSize, 1)); err != nil {
+		return err
+	}
+	if !(*evalFraction >= 0 && *evalFraction < 1) {
+		return fmt.Errorf("%w: --eval-fraction %v: want a number in [0, 1)", errUsage, *evalFraction)
+	}
 	if (*configArg == "") == (*modelArg == "") {
 		return fmt.Errorf("%w: want one of --config (from scratch) or --model (fine-tuning)", errUsage)
-	}
-	if args.OutputDir == "" {
-		return fmt.Errorf("%w: --output-dir is required", errUsage)
 	}
 	attn, err := gpt2.ParseAttnImplementation(*attnImpl)
 	if err != nil {
@@ -145,6 +152,15 @@ in HF format, with loss.svg.`)
 	}
 	fmt.Fprintf(stdout, "saved the model (HF format), tokenizer and loss.svg in %s\n", args.OutputDir)
 	return nil
+}
+
+// checkArgs validates the TrainingArguments flags before any work, naming the bad one by its flag.
+func checkArgs(args *train.TrainingArguments) error {
+	err := args.Validate()
+	if ae := (*train.ArgError)(nil); errors.As(err, &ae) {
+		return fmt.Errorf("%w: --%s %v: want %s", errUsage, strings.ReplaceAll(ae.Field, "_", "-"), ae.Value, ae.Want)
+	}
+	return err
 }
 
 func cacheWord(fromCache bool) string {

@@ -2,6 +2,9 @@
 // $GPT_SHARED_DIR) for tests. When it is missing, a test that needs it fails with a clear message in
 // CI (CI set) and is skipped, saying why, elsewhere — so `make test` still passes for a user without
 // the reference data, and CI never silently skips a parity check.
+//
+// GPT_SHARED_DIR naming an existing empty folder hides the data on purpose: every test that needs it
+// skips, in CI too. CI uses it to run the tests as a newcomer without ../shared does.
 package sharedtest
 
 import (
@@ -14,6 +17,9 @@ import (
 // EnvDir overrides the location of the shared data.
 const EnvDir = "GPT_SHARED_DIR"
 
+// SkipPrefix starts the message of every skip for lack of the shared data (CI counts them).
+const SkipPrefix = "SKIPPED (no reference data"
+
 // Dir returns the shared data folder, failing the test when it cannot be found.
 func Dir(t testing.TB) string {
 	t.Helper()
@@ -23,7 +29,10 @@ func Dir(t testing.TB) string {
 		if os.Getenv("CI") != "" || os.Getenv(EnvDir) != "" {
 			t.Fatal(msg)
 		}
-		t.Skip("SKIPPED (no reference data; CI fails here): " + msg)
+		t.Skip(SkipPrefix + "; CI fails here): " + msg)
+	}
+	if hidden(dir) {
+		t.Skipf("%s: %s=%s is an empty folder, hiding it)", SkipPrefix, EnvDir, dir)
 	}
 	return dir
 }
@@ -36,6 +45,15 @@ func Path(t testing.TB, elem ...string) string {
 		t.Fatalf("shared reference data: %v", err)
 	}
 	return p
+}
+
+// hidden reports whether dir is the empty folder GPT_SHARED_DIR names to hide the data.
+func hidden(dir string) bool {
+	if os.Getenv(EnvDir) == "" {
+		return false
+	}
+	entries, err := os.ReadDir(dir)
+	return err == nil && len(entries) == 0
 }
 
 func find() (string, error) {
