@@ -140,12 +140,10 @@ type Var struct {
 	// Int or Float is the parameter it sets.
 	Int   *int
 	Float *float64
-	// Accepts says which values are valid (for errors and docs); ok checks one.
-	Accepts string
-	ok      func(float64) bool
+	rule
 }
 
-// rule is what a Var accepts.
+// rule is what a Var accepts: ok checks a value, accepts says it in words.
 type rule struct {
 	accepts string
 	ok      func(float64) bool
@@ -161,12 +159,8 @@ var (
 
 // Vars lists the numeric parameters' environment variables, in the order of Params.
 func (p *Params) Vars() []Var {
-	i := func(name string, dst *int, r rule) Var {
-		return Var{Name: name, Int: dst, Accepts: r.accepts, ok: r.ok}
-	}
-	f := func(name string, dst *float64, r rule) Var {
-		return Var{Name: name, Float: dst, Accepts: r.accepts, ok: r.ok}
-	}
+	i := func(name string, dst *int, r rule) Var { return Var{Name: name, Int: dst, rule: r} }
+	f := func(name string, dst *float64, r rule) Var { return Var{Name: name, Float: dst, rule: r} }
 	return []Var{
 		i("GPT_VOCAB_SIZE", &p.VocabSize, atLeast1),
 		i("GPT_N_LAYER", &p.NLayer, atLeast1),
@@ -202,7 +196,7 @@ func (v Var) set(s string) error {
 		x = float64(n)
 	}
 	if err != nil || math.IsInf(x, 0) || math.IsNaN(x) || !v.ok(x) {
-		return fmt.Errorf("%s=%q: want %s", v.Name, s, v.Accepts)
+		return fmt.Errorf("%s=%q: want %s", v.Name, s, v.accepts)
 	}
 	if v.Int != nil {
 		*v.Int = int(x)
