@@ -106,23 +106,19 @@ func New(opts ...Option) (compute.Backend, *Report, error) {
 	}
 	report := &Report{Choice: *choice}
 	if choice.Name() == XLABackend && !strings.Contains(choice.Config, "tf32") {
-		switch tf32 := sys.getenv(EnvTF32); strings.ToLower(strings.TrimSpace(tf32)) {
-		case "1", "true", "yes", "on":
-			report.Config += ",tf32=true"
-		case "", "0", "false", "no", "off":
-			report.Config += ",tf32=false"
-		default:
+		tf32 := sys.getenv(EnvTF32)
+		on, ok := envflag.Parse(tf32, false)
+		if !ok {
 			return nil, nil, fmt.Errorf("%s=%q: want 1 (TF32 matmuls for float32) or 0 (full float32)", EnvTF32, tf32)
 		}
+		report.Config += fmt.Sprintf(",tf32=%v", on)
 	}
-	switch async := strings.TrimSpace(sys.getenv(EnvXLAAsync)); {
-	case async == "" || envflag.True(async):
-		setAsyncExecution(true)
-	case envflag.False(async):
-		setAsyncExecution(false)
-	default:
+	async := strings.TrimSpace(sys.getenv(EnvXLAAsync))
+	on, ok := envflag.Parse(async, true)
+	if !ok {
 		return nil, nil, fmt.Errorf("%s=%q: want 1 (XLA programs run asynchronously, the default) or 0 (each call waits for its program)", EnvXLAAsync, async)
 	}
+	setAsyncExecution(on)
 	setExecutableCache("")
 	if cache := strings.TrimSpace(sys.getenv(EnvXLACache)); choice.Plugin != nil && (cache == "" || envflag.True(cache)) {
 		if root := sys.cacheDir(); root != "" {

@@ -81,12 +81,13 @@ func Load() (*Params, error) {
 func Parse(getenv func(string) string) (*Params, error) {
 	var errs []error
 	p := &Params{}
-	switch q := strings.TrimSpace(getenv("GPT_QUICK")); {
-	case envflag.True(q):
+	q := strings.TrimSpace(getenv("GPT_QUICK"))
+	switch quick, ok := envflag.Parse(q, false); {
+	case quick:
 		*p = Params{Quick: true, VocabSize: 30000, NLayer: 2, NEmbd: 64, NHead: 4, NPositions: 128, BlockSize: 64,
 			MaxSteps: 150, Warmup: 10, SaveSteps: 100, LoggingSteps: 25, BatchSize: 16, LearningRate: 5e-3,
 			ModelID: QuickModelID, FTBlockSize: 64, FTMaxSteps: 40, FTBatchSize: 8, FTLearningRate: 1e-3, GenTokens: 40}
-	case q == "" || envflag.False(q):
+	case ok:
 		*p = Params{VocabSize: 30000, NLayer: 12, NEmbd: 768, NHead: 12, NPositions: 1024, BlockSize: 1024,
 			Epochs: 30, MaxSteps: -1, Warmup: 200, SaveSteps: 1500, LoggingSteps: 500, BatchSize: 8, LearningRate: 5e-5,
 			ModelID: RuGPT3, FTBlockSize: 1024, FTMaxSteps: -1, FTEpochs: 30, FTBatchSize: 8, FTLearningRate: 5e-5, GenTokens: 150}

@@ -41,17 +41,20 @@ func TestUsageErrors(t *testing.T) {
 // Flags out of range stop the command before any work with exit status 2 and a message naming the
 // flag and what it accepts (every bad flag at once where a command checks several).
 func TestFlagRanges(t *testing.T) {
+	train := func(flags ...string) []string {
+		return append([]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o"}, flags...)
+	}
 	for _, tc := range []struct {
 		args []string
 		want []string
 	}{
-		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--per-device-train-batch-size", "0"},
+		{train("--per-device-train-batch-size", "0"),
 			[]string{"--per-device-train-batch-size 0: want a whole number ≥ 1"}},
-		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--learning-rate", "NaN"}, []string{"--learning-rate NaN: want a number ≥ 0"}},
-		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--max-steps", "-3"}, []string{"--max-steps -3"}},
-		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--num-train-epochs", "0"}, []string{"--num-train-epochs 0", "nothing to train"}},
-		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--block-size", "0"}, []string{"--block-size 0: want a whole number ≥ 1"}},
-		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--eval-fraction", "1"}, []string{"--eval-fraction 1: want a number in [0, 1)"}},
+		{train("--learning-rate", "NaN"), []string{"--learning-rate NaN: want a number ≥ 0"}},
+		{train("--max-steps", "-3"), []string{"--max-steps -3"}},
+		{train("--num-train-epochs", "0"), []string{"--num-train-epochs 0", "nothing to train"}},
+		{train("--block-size", "0"), []string{"--block-size 0: want a whole number ≥ 1"}},
+		{train("--eval-fraction", "1"), []string{"--eval-fraction 1: want a number in [0, 1)"}},
 		{[]string{"train", "--config", "{}", "--tokenizer", "x"}, []string{"--output-dir : want a folder"}},
 		{[]string{"bench", "train", "--batch", "0", "--steps", "-1"}, []string{"--batch 0", "--steps -1"}},
 		{[]string{"bench", "generate", "--new-tokens", "0"}, []string{"--new-tokens 0"}},

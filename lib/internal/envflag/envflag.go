@@ -13,6 +13,20 @@ func True(v string) bool {
 	return false
 }
 
+// Parse reads a boolean variable's value: def when it is empty (or blank), true or false for the
+// values True and False accept; ok is false for anything else, which the caller reports.
+func Parse(v string, def bool) (value, ok bool) {
+	switch {
+	case strings.TrimSpace(v) == "":
+		return def, true
+	case True(v):
+		return true, true
+	case False(v):
+		return false, true
+	}
+	return false, false
+}
+
 // False reports whether v is an explicit false value: "0", "false", "no" or "off" (any case).
 func False(v string) bool {
 	switch strings.ToLower(strings.TrimSpace(v)) {
