@@ -28,7 +28,8 @@ type Report struct {
 	XLACache string
 }
 
-// String formats the report on a few lines.
+// String formats the report on a few lines: the backend and why; the GPUs, their driver and the
+// plugin; on GPUs the attention path and the default precision; the caches and devices.
 func (r *Report) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "backend: %s (%s)\n", r.Config, r.Backend)
@@ -36,17 +37,36 @@ func (r *Report) String() string {
 	if r.Fallback != "" {
 		fmt.Fprintf(&b, "note:    the chosen backend failed to start, using the pure-Go backend: %s\n", r.Fallback)
 	}
-	if r.GPU != "" {
+	for _, g := range r.GPUs {
+		fmt.Fprintf(&b, "gpu %d:   %s\n", g.Index, g)
+	}
+	if len(r.GPUs) == 0 && r.GPU != "" {
 		fmt.Fprintf(&b, "gpu:     %s\n", r.GPU)
 	}
+	if r.Driver != "" && len(r.GPUs) > 0 {
+		fmt.Fprintf(&b, "driver:  %s\n", r.Driver)
+	}
 	if r.Plugin != nil {
-		fmt.Fprintf(&b, "plugin:  %s (%s)\n", r.Plugin.Path, r.Plugin.Source)
+		fmt.Fprintf(&b, "plugin:  %s (%s, %s)\n", r.Plugin.Path, r.Plugin.Source, r.Plugin.cudaLabel())
 		if len(r.Plugin.LibraryDirs) > 0 {
 			fmt.Fprintf(&b, "libs:    %d NVIDIA library directories added to LD_LIBRARY_PATH\n", len(r.Plugin.LibraryDirs))
 		}
 	} else if len(r.Searched) > 0 {
 		fmt.Fprintf(&b, "plugins searched: %s\n", strings.Join(r.Searched, ", "))
 	}
+	for _, s := range r.Skipped {
+		fmt.Fprintf(&b, "skipped: %s\n", s)
+	}
+	cuda := r.onCUDA()
+	if cuda {
+		if ok, why := flashAttention(r.GPUs); ok {
+			fmt.Fprintf(&b, "attention: cuDNN flash attention available (bf16/fp16)\n")
+		} else {
+			fmt.Fprintf(&b, "attention: eager (%s)\n", why)
+		}
+	}
+	precision, why := defaultPrecision(r.GPUs, cuda, cpuLabel(r.Name()))
+	fmt.Fprintf(&b, "precision: %s by default (%s)\n", precision, why)
 	if r.XLACache != "" {
 		fmt.Fprintf(&b, "xla cache: %s\n", r.XLACache)
 	}
@@ -55,6 +75,9 @@ func (r *Report) String() string {
 	}
 	return strings.TrimRight(b.String(), "\n")
 }
+
+// onCUDA reports whether the backend in use runs XLA on CUDA (not after a fallback).
+func (r *Report) onCUDA() bool { return r.Fallback == "" && isCUDAConfig(r.Config) }
 
 // EnvTF32 chooses, on XLA, whether float32 matrix products may use TF32 tensor cores: "1" (faster,
 // about 10 bits of mantissa: torch.backends.cuda.matmul.allow_tf32 = True, TrainingArguments'
@@ -140,6 +163,9 @@ func New(opts ...Option) (compute.Backend, *Report, error) {
 		if b, err = start(GoBackend); err != nil {
 			return nil, nil, fmt.Errorf("backend %q: %w", GoBackend, err)
 		}
+	}
+	if report.onCUDA() {
+		registerCUDA(b, report.GPUs)
 	}
 	report.Backend = b.Description()
 	for i := range b.NumDevices() {

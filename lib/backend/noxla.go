@@ -2,11 +2,14 @@
 
 package backend
 
-import "errors"
+import (
+	"errors"
+	"io"
+)
 
 // Install is not available in builds without the XLA backend (no cgo, another platform, or the
 // noxla tag).
-func Install(plugin string) error {
+func Install(plugin string, w io.Writer) error {
 	return errors.New("this program was built without the XLA backend (it needs cgo on linux or darwin/arm64)")
 }
 

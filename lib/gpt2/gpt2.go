@@ -31,14 +31,31 @@ type Model struct {
 	Generation *GenerationConfig
 	// Warnings lists what loading ignored (checkpoint tensors the model does not use).
 	Warnings []string
-	// BF16 computes training steps in bfloat16 (weights, moments and the loss stay float32).
-	BF16 bool
+	// Autocast is the mixed precision of training and evaluation, as torch.autocast(dtype=…) runs
+	// them under TrainingArguments' bf16/fp16: dtypes.BFloat16 or dtypes.Float16 (see forward for
+	// what runs in it); the zero value (dtypes.InvalidDType) computes everything in float32.
+	// Generation always runs in float32.
+	Autocast dtypes.DType
 	// AttnImplementation is transformers' attn_implementation: AttnSDPA (the default, "") or
 	// AttnEager. Set it before the first call: compiled programs keep the choice.
 	AttnImplementation AttnImplementation
 
 	mu    sync.Mutex
 	execs map[string]*model.Exec
+}
+
+// AutocastDType maps a precision name to Model.Autocast: "fp32" (InvalidDType: no autocast),
+// "bf16" (BFloat16) or "fp16" (Float16), as TrainingArguments' bf16/fp16 choose them.
+func AutocastDType(precision string) (dtypes.DType, error) {
+	switch precision {
+	case "fp32":
+		return dtypes.InvalidDType, nil
+	case "bf16":
+		return dtypes.BFloat16, nil
+	case "fp16":
+		return dtypes.Float16, nil
+	}
+	return dtypes.InvalidDType, fmt.Errorf("gpt2: precision %q: want fp32, bf16 or fp16", precision)
 }
 
 // New creates a model with HF's initialization: weights normal(0, initializer_range), the
@@ -336,7 +353,7 @@ func (m *Model) Logits(ids [][]int) ([][][]float32, error) {
 }
 
 // Loss is the mean LM loss HF returns for model(input_ids, labels=labels) in eval mode (labels nil:
-// the inputs; -100 ignored).
+// the inputs; -100 ignored), under m.Autocast as the Trainer evaluates.
 func (m *Model) Loss(ids, labels [][]int) (float64, error) {
 	loss, _, err := m.lossAndGrads(ids, labels, false)
 	return loss, err
@@ -390,7 +407,7 @@ func (m *Model) lossAndGrads(ids, labels [][]int, grads bool) (float64, map[stri
 		key = "grads"
 	}
 	e, err := m.exec(key, func(scope *model.Scope, in []*Node) []*Node {
-		out := m.Config.forward(scope.Store(), forwardInputs{ids: in[0], positions: in[1], attn: m.AttnImplementation}, false, nil)
+		out := m.Config.forward(scope.Store(), forwardInputs{ids: in[0], positions: in[1], autocast: m.Autocast, attn: m.AttnImplementation}, false, nil)
 		loss := causalLMLoss(out.logits, in[2])
 		if !grads {
 			return []*Node{loss}
@@ -448,7 +465,7 @@ func (m *Model) LossGraph(store *model.Store, ids, labels *Node, training bool) 
 	if training {
 		rng = func(s shapes.Shape) *Node { return ConvertDType(store.RandomUniform(g, s), s.DType) }
 	}
-	out := m.Config.forward(store, forwardInputs{ids: ids, positions: positions, bf16: m.BF16, attn: m.AttnImplementation}, training, rng)
+	out := m.Config.forward(store, forwardInputs{ids: ids, positions: positions, autocast: m.Autocast, attn: m.AttnImplementation}, training, rng)
 	return causalLMLoss(out.logits, labels)
 }
 

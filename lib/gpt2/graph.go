@@ -86,9 +86,9 @@ type forwardInputs struct {
 	// cache (ids then fill slots 0..T-1).
 	cacheK, cacheV []*Node
 	offset         *Node
-	// bf16 computes in bfloat16: parameters are cast where used; layer norms, softmax and the
-	// logits are float32.
-	bf16 bool
+	// autocast is the half-precision dtype of mixed precision (BFloat16 or Float16), or
+	// InvalidDType for float32 throughout (see forward).
+	autocast dtypes.DType
 	// attn is the attention implementation (config's attn_implementation).
 	attn AttnImplementation
 	// dynamicUpdate uses DynamicUpdateSlice to write the cache (XLA); without it (the pure-Go
@@ -131,16 +131,21 @@ func param(store *model.Store, g *Graph, name string) *Node {
 	return v.NodeValue(g)
 }
 
-// layerNorm normalizes over the last axis (biased variance, as torch does).
+// layerNorm normalizes over the last axis (biased variance, as torch does), in float32.
 func layerNorm(x, weight, bias *Node, eps float64) *Node {
-	dt := x.DType()
-	x = ConvertDType(x, dtypes.Float32)
-	weight, bias = ConvertDType(weight, dtypes.Float32), ConvertDType(bias, dtypes.Float32)
 	mean := ReduceAndKeep(x, ReduceMean, -1)
 	centered := Sub(x, mean)
 	variance := ReduceAndKeep(Square(centered), ReduceMean, -1)
 	normed := Div(centered, Sqrt(AddScalar(variance, eps))) // Rsqrt has no gradient in GoMLX
-	return ConvertDType(Add(Mul(normed, ExpandLeftToRank(weight, x.Rank())), ExpandLeftToRank(bias, x.Rank())), dt)
+	return Add(Mul(normed, ExpandLeftToRank(weight, x.Rank())), ExpandLeftToRank(bias, x.Rank()))
+}
+
+// autocast converts x to the half type dt of mixed precision (InvalidDType: x unchanged).
+func autocast(x *Node, dt dtypes.DType) *Node {
+	if dt == dtypes.InvalidDType {
+		return x
+	}
+	return ConvertDType(x, dt)
 }
 
 // dot is Einsum(equation, x, y) — given also as DotGeneral's contracting and batch axes, with the
@@ -195,17 +200,21 @@ func dropout(g *Graph, x *Node, p float64, training bool, rng func(shape shapes.
 }
 
 // forward builds GPT2LMHeadModel's forward pass.
+//
+// Under mixed precision (in.autocast) it computes what torch.autocast computes in GPT-2: the matrix
+// products (Conv1D's addmm, attention's matmuls or fused kernel, lm_head) take and return the half
+// type, their float32 parameters cast where used; embeddings, the residual stream, layer norms,
+// softmax, the activation (gelu_new's pow runs in float32 under autocast) and the loss stay float32.
 func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rng func(shapes.Shape) *Node) forwardOutputs {
 	g := in.ids.Graph()
 	B, T := in.ids.Shape().Dim(0), in.ids.Shape().Dim(1)
 	D, H, hd := c.NEmbd, c.NHead, c.HeadDim()
-	get := func(name string) *Node {
-		n := param(store, g, name)
-		if in.bf16 {
-			n = ConvertDType(n, dtypes.BFloat16)
-		}
-		return n
+	get := func(name string) *Node { return param(store, g, name) }
+	// linear is Conv1D under autocast; full brings a half-precision result back to float32.
+	linear := func(x *Node, prefix string) *Node {
+		return conv1D(autocast(x, in.autocast), autocast(get(prefix+".weight"), in.autocast), autocast(get(prefix+".bias"), in.autocast))
 	}
+	full := func(x *Node) *Node { return ConvertDType(x, dtypes.Float32) }
 	wte := get("transformer.wte.weight")
 	wpe := get("transformer.wpe.weight")
 	h := Add(Gather(wte, ExpandAxes(in.ids, -1)), Gather(wpe, ExpandAxes(in.positions, -1)))
@@ -231,13 +240,13 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 	}
 	allowed = BroadcastToDims(ExpandAxes(allowed, 1), B, H, T, S)
 
-	fused, _ := in.attn.route(in.cacheK == nil && in.keyMask == nil, c.AttnPdrop, training, in.bf16, g.Backend())
+	fused, _ := in.attn.route(in.cacheK == nil && in.keyMask == nil, c.AttnPdrop, training, in.autocast, g.Backend())
 	var outK, outV []*Node
 	for l := range c.NLayer {
 		p := fmt.Sprintf("transformer.h.%d.", l)
 		residual := h
 		x := layerNorm(h, get(p+"ln_1.weight"), get(p+"ln_1.bias"), c.LayerNormEpsilon)
-		qkv := conv1D(x, get(p+"attn.c_attn.weight"), get(p+"attn.c_attn.bias"))
+		qkv := linear(x, p+"attn.c_attn")
 		split := func(i int) *Node { // [B, H, T, hd]
 			part := Slice(qkv, AxisRange(), AxisRange(), AxisRange(i*D, (i+1)*D))
 			return TransposeAllDims(Reshape(part, B, T, H, hd), 0, 2, 1, 3)
@@ -266,21 +275,21 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 			attn = eagerAttention(g, q, k, v, allowed, scale, c.AttnPdrop, training, rng)
 			attn = Reshape(TransposeAllDims(attn, 0, 2, 1, 3), B, T, D)
 		}
-		attn = conv1D(attn, get(p+"attn.c_proj.weight"), get(p+"attn.c_proj.bias"))
-		h = Add(residual, dropout(g, attn, c.ResidPdrop, training, rng))
+		attn = linear(attn, p+"attn.c_proj")
+		h = Add(residual, full(dropout(g, attn, c.ResidPdrop, training, rng)))
 
 		residual = h
 		x = layerNorm(h, get(p+"ln_2.weight"), get(p+"ln_2.bias"), c.LayerNormEpsilon)
-		x = activation(c.ActivationFunction, conv1D(x, get(p+"mlp.c_fc.weight"), get(p+"mlp.c_fc.bias")))
-		x = conv1D(x, get(p+"mlp.c_proj.weight"), get(p+"mlp.c_proj.bias"))
-		h = Add(residual, dropout(g, x, c.ResidPdrop, training, rng))
+		x = activation(c.ActivationFunction, full(linear(x, p+"mlp.c_fc")))
+		x = linear(x, p+"mlp.c_proj")
+		h = Add(residual, full(dropout(g, x, c.ResidPdrop, training, rng)))
 	}
 	h = layerNorm(h, get("transformer.ln_f.weight"), get("transformer.ln_f.bias"), c.LayerNormEpsilon)
 	head := wte
 	if !c.TieWordEmbeddings {
 		head = get("lm_head.weight")
 	}
-	logits := ConvertDType(dot("btd,vd->btv", h, head, []int{2}, nil, []int{1}, nil), dtypes.Float32)
+	logits := full(dot("btd,vd->btv", autocast(h, in.autocast), autocast(head, in.autocast), []int{2}, nil, []int{1}, nil))
 	return forwardOutputs{logits: logits, cacheK: outK, cacheV: outV}
 }
 

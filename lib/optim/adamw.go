@@ -44,7 +44,32 @@ const StatePrefix = "/optimizer"
 // parameter p ← p·(1 − lr·wd); m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
 // p ← p − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε).
 func (o *AdamW) Apply(store *model.Store, names []string, params, grads []*Node, lr *Node) *Node {
+	return o.apply(store, names, params, grads, lr, nil)
+}
+
+// Steps returns the number of updates applied so far (torch's state["step"]; a scheduler steps
+// once per applied update), from the store, as a float32 scalar node.
+func (o *AdamW) Steps(store *model.Store, g *Graph) *Node {
+	return o.stepVar(store).NodeValue(g)
+}
+
+func (o *AdamW) stepVar(store *model.Store) *model.Variable {
+	v := store.VariableWithValue(StatePrefix+"/step", float32(0))
+	v.SetTrainable(false)
+	return v
+}
+
+// apply is Apply, where ok (a boolean scalar, nil: always) decides whether the update happens:
+// when false, parameters and optimizer state (step included) keep their values, as when
+// torch.amp.GradScaler skips optimizer.step().
+func (o *AdamW) apply(store *model.Store, names []string, params, grads []*Node, lr, ok *Node) *Node {
 	g := lr.Graph()
+	set := func(v *model.Variable, value *Node) {
+		if ok != nil {
+			value = Where(ok, value, v.NodeValue(g))
+		}
+		v.SetNodeValue(value)
+	}
 	dt := dtypes.Float32
 	noDecay := o.NoDecay
 	if noDecay == nil {
@@ -68,10 +93,9 @@ func (o *AdamW) Apply(store *model.Store, names []string, params, grads []*Node,
 			grads[i] = Mul(grads[i], coef)
 		}
 	}
-	stepVar := store.VariableWithValue(StatePrefix+"/step", float32(0))
-	stepVar.SetTrainable(false)
+	stepVar := o.stepVar(store)
 	step := AddScalar(stepVar.NodeValue(g), 1)
-	stepVar.SetNodeValue(step)
+	set(stepVar, step)
 	bc1 := OneMinus(Pow(Scalar(g, dt, o.Beta1), step))
 	bc2 := OneMinus(Pow(Scalar(g, dt, o.Beta2), step))
 	stepSize := Div(lr, bc1)
@@ -88,11 +112,11 @@ func (o *AdamW) Apply(store *model.Store, names []string, params, grads []*Node,
 		}
 		m := Add(MulScalar(mVar.NodeValue(g), o.Beta1), MulScalar(gr, 1-o.Beta1))
 		v := Add(MulScalar(vVar.NodeValue(g), o.Beta2), MulScalar(Square(gr), 1-o.Beta2))
-		mVar.SetNodeValue(m)
-		vVar.SetNodeValue(v)
+		set(mVar, m)
+		set(vVar, v)
 		denom := AddScalar(Div(Sqrt(v), sqrtBC2), o.Epsilon)
 		p = Sub(p, Mul(stepSize, Div(m, denom)))
-		store.GetVariable(path).SetNodeValue(p)
+		set(store.GetVariable(path), p)
 	}
 	return norm
 }

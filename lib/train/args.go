@@ -31,7 +31,12 @@ type TrainingArguments struct {
 	SaveTotalLimit            int     `json:"save_total_limit"`
 	EvalSteps                 int     `json:"eval_steps"`
 	Seed                      int     `json:"seed"`
-	BF16                      bool    `json:"bf16"`
+	// BF16 and FP16 are mixed precision as torch.autocast runs it (gpt2.Model.Autocast): matrix
+	// products in bfloat16 or float16, weights, optimizer state, layer norms, softmax and the loss
+	// in float32; FP16 adds the dynamic loss scaler (optim.GradScaler). BF16 needs a GPU with
+	// compute capability ≥ 8.0 (or the CPU).
+	BF16 bool `json:"bf16"`
+	FP16 bool `json:"fp16"`
 	// ResumeFromCheckpoint is a checkpoint folder, or "last" for the newest in OutputDir.
 	ResumeFromCheckpoint string `json:"resume_from_checkpoint"`
 }
@@ -93,10 +98,25 @@ func (a *TrainingArguments) Validate() error {
 			return &ArgError{c.field, c.value, c.want}
 		}
 	}
+	if a.BF16 && a.FP16 {
+		// training_args.py: "At most one of fp16 and bf16 can be True, but not both".
+		return &ArgError{"fp16", a.FP16, "false when bf16 is true: at most one of fp16 and bf16"}
+	}
 	if a.MaxSteps <= 0 && a.NumTrainEpochs == 0 {
 		return &ArgError{"num_train_epochs", a.NumTrainEpochs, "a number > 0 when max_steps is not set (-1): there is nothing to train"}
 	}
 	return nil
+}
+
+// Precision names the mixed precision the arguments ask for: "bf16", "fp16" or "fp32".
+func (a *TrainingArguments) Precision() string {
+	switch {
+	case a.BF16:
+		return "bf16"
+	case a.FP16:
+		return "fp16"
+	}
+	return "fp32"
 }
 
 // LRAt is the learning rate of optimizer step s (0-based) out of total, as transformers'

@@ -100,6 +100,19 @@ func (t *Trainer) saveCheckpoint(state *TrainerState) (string, error) {
 	if err := tensorfile.WriteSafetensors(filepath.Join(tmp, "optimizer.safetensors"), opt); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
+	if t.scaler != nil {
+		st, err := t.scaler.State(t.Model.Store)
+		if err != nil {
+			return "", fmt.Errorf("checkpoint: %w", err)
+		}
+		data, err := json.MarshalIndent(st, "", "  ")
+		if err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, scalerFile), data, 0o644); err != nil {
+			return "", fmt.Errorf("checkpoint: %w", err)
+		}
+	}
 	if t.Tokenizer != nil {
 		if err := t.Tokenizer.SavePretrained(tmp); err != nil {
 			return "", fmt.Errorf("checkpoint: %w", err)
@@ -179,8 +192,13 @@ func rngState(m *gpt2.Model) []uint64 {
 	return nil
 }
 
-// loadCheckpoint restores weights, optimizer state, random-number state and trainer state.
-func (t *Trainer) loadCheckpoint(dir string) (*TrainerState, error) {
+// scalerFile is the fp16 loss scaler's state in a checkpoint: torch's GradScaler.state_dict() as
+// JSON (HF's Trainer saves it as scaler.pt).
+const scalerFile = "scaler.json"
+
+// loadCheckpoint restores weights, optimizer state, random-number state, the loss scaler's state
+// (when training in fp16 and the checkpoint has one) and trainer state.
+func (t *Trainer) loadCheckpoint(dir string, scaler *optim.GradScaler) (*TrainerState, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
 	if err != nil {
 		return nil, fmt.Errorf("resume: %w", err)
@@ -214,6 +232,22 @@ func (t *Trainer) loadCheckpoint(dir string) (*TrainerState, error) {
 			return nil, fmt.Errorf("resume: %s: %w", name, err)
 		} else {
 			t.Model.Store.GetVariable("/" + name).SetTrainable(false)
+		}
+	}
+	if scaler != nil {
+		data, err := os.ReadFile(filepath.Join(dir, scalerFile))
+		switch {
+		case errors.Is(err, os.ErrNotExist): // a checkpoint of a float32 or bf16 run: a fresh scaler
+		case err != nil:
+			return nil, fmt.Errorf("resume: %w", err)
+		default:
+			var st optim.ScalerState
+			if err := json.Unmarshal(data, &st); err != nil {
+				return nil, fmt.Errorf("resume: %s: %w", filepath.Join(dir, scalerFile), err)
+			}
+			if err := scaler.SetState(t.Model.Store, st); err != nil {
+				return nil, fmt.Errorf("resume: %s: %w", filepath.Join(dir, scalerFile), err)
+			}
 		}
 	}
 	if len(state.RNGState) > 0 {

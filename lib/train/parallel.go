@@ -47,35 +47,38 @@ func meshOf(n int) (*dataParallel, error) {
 	return &dataParallel{devices: n, batchSpec: batchSpec, rep: distributed.NewReplicatedShardingSpec(mesh)}, nil
 }
 
-// run executes a sharded step: ids and labels split by rows, lr replicated; returns the replicated
-// loss and gradient norm.
-func (s *Step) runParallel(ids, labels *tensors.Tensor, lr float64) (loss, norm float64, err error) {
+// runParallel executes a sharded step: ids and labels split by rows, the learning-rate window
+// replicated; returns device 0's outputs (loss, norm, learning rate, skipped: all replicated).
+func (s *Step) runParallel(ids, labels, lrs, k *tensors.Tensor) ([]*tensors.Tensor, error) {
 	dp := s.dp
 	if ids.Shape().Dim(0)%dp.devices != 0 {
-		return 0, 0, fmt.Errorf("data parallel: a batch of %d rows does not split over %d devices", ids.Shape().Dim(0), dp.devices)
+		return nil, fmt.Errorf("data parallel: a batch of %d rows does not split over %d devices", ids.Shape().Dim(0), dp.devices)
 	}
 	idsD, err := dtensor.ShardTensor(dp.batchSpec, ids)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	labD, err := dtensor.ShardTensor(dp.batchSpec, labels)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	lrD, err := dtensor.ShardTensor(dp.rep, tensors.FromValue(float32(lr)))
+	lrsD, err := dtensor.ShardTensor(dp.rep, lrs)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
-	// The outputs come back as shards, device by device ([device 0: loss, norm; device 1: …]); both
-	// are replicated, so device 0's are the values. (GoMLX's DistributedCall would gather them into
-	// distributed tensors, but refuses a one-device mesh, which the device check runs.)
-	out, err := s.exec.Call(idsD, labD, lrD)
+	kD, err := dtensor.ShardTensor(dp.rep, k)
 	if err != nil {
-		return 0, 0, fmt.Errorf("train step (data parallel): %w", err)
+		return nil, err
 	}
-	if len(out) < 2 {
-		return 0, 0, fmt.Errorf("train step (data parallel): %d outputs, want loss and norm", len(out))
+	// The outputs come back as shards, device by device ([device 0: loss, norm, lr, skipped; device
+	// 1: …]); all are replicated, so device 0's are the values. (GoMLX's DistributedCall would gather
+	// them into distributed tensors, but refuses a one-device mesh, which the device check runs.)
+	out, err := s.exec.Call(idsD, labD, lrsD, kD)
+	if err != nil {
+		return nil, fmt.Errorf("data parallel: %w", err)
 	}
-	value := func(t *tensors.Tensor) float64 { return float64(tensors.MustCopyFlatData[float32](t)[0]) }
-	return value(out[0]), value(out[1]), nil
+	if len(out) < 4 {
+		return nil, fmt.Errorf("data parallel: %d outputs, want loss, norm, learning rate and skipped", len(out))
+	}
+	return out[:4], nil
 }

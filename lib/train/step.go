@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX's idiomatic dot-import.
 	"github.com/gomlx/gomlx/core/tensors"
@@ -14,12 +15,14 @@ import (
 )
 
 // Step is one compiled training step: forward in training mode, loss, gradients, AdamW update of
-// the model's store. GoMLX compiles it once per batch shape.
+// the model's store (through the loss scaler in float16). GoMLX compiles it once per batch shape.
 type Step struct {
 	Model *gpt2.Model
 	Opt   *optim.AdamW
-	exec  *model.Exec
-	dp    *dataParallel // nil: one device
+	// Scaler is the dynamic loss scaler of float16 training (nil in float32 and bfloat16, as in HF).
+	Scaler *optim.GradScaler
+	exec   *model.Exec
+	dp     *dataParallel // nil: one device
 }
 
 // Devices is the number of devices the step runs on (its batch must split evenly over them).
@@ -31,8 +34,10 @@ func (s *Step) Devices() int {
 }
 
 // TrainingGradients builds, in training mode, the loss of ids/labels and the gradient of every
-// parameter (in m.ParamNames order).
-func TrainingGradients(m *gpt2.Model, store *model.Store, ids, labels *Node) (loss *Node, params, grads []*Node) {
+// parameter (in m.ParamNames order). With a scaler (fp16) the loss is multiplied by its scale before
+// differentiation: the gradients are then the scaled loss's (pass them to scaler.Step); the returned
+// loss is not scaled.
+func TrainingGradients(m *gpt2.Model, store *model.Store, ids, labels *Node, scaler *optim.GradScaler) (loss *Node, params, grads []*Node) {
 	// Training mode before any variable is used: otherwise backends that prefer constants for
 	// variables (the pure-Go one) bake the weights into the program, and updates are lost.
 	store.SetTraining(ids.Graph(), true)
@@ -42,32 +47,80 @@ func TrainingGradients(m *gpt2.Model, store *model.Store, ids, labels *Node) (lo
 	for i, n := range names {
 		params[i] = m.Param(loss.Graph(), n)
 	}
-	return loss, params, Gradient(loss, params...)
+	scaled := loss
+	if scaler != nil {
+		scaled = Mul(loss, scaler.Scale(store, loss.Graph()))
+	}
+	return loss, params, Gradient(scaled, params...)
+}
+
+// scalerFor returns the loss scaler a model's precision needs: float16 only, as HF's Trainer
+// (accelerate) creates a GradScaler for fp16 and none for bf16 or float32.
+func scalerFor(m *gpt2.Model, s *optim.GradScaler) *optim.GradScaler {
+	if m.Autocast != dtypes.Float16 {
+		return nil
+	}
+	if s == nil {
+		return optim.NewGradScaler()
+	}
+	return s
+}
+
+// lrWindow is the learning rate of an update as the host can give it. HF's scheduler steps only when
+// the optimizer ran (trainer.py, _inner_training_loop: lr_scheduler.step() unless
+// accelerator.optimizer_step_was_skipped), and a float16 step may be skipped; the host launches a
+// step before the previous one's outcome is known. So it passes the rates for both outcomes, LR(k)
+// and LR(k+1), where k is the number of updates it knows were applied, and the device picks by the
+// optimizer's own count of applied updates.
+type lrWindow struct {
+	k  int
+	lr [2]float64
+}
+
+// fixedLR is a window whose rate does not depend on the count.
+func fixedLR(lr float64) lrWindow { return lrWindow{lr: [2]float64{lr, lr}} }
+
+func (w lrWindow) tensors() (lrs, k *tensors.Tensor) {
+	return tensors.FromValue([]float32{float32(w.lr[0]), float32(w.lr[1])}), tensors.FromValue(float32(w.k))
+}
+
+// update adds the optimizer update of the gradients at the window's rate (lrs [2], k scalar), through
+// the scaler when there is one. It returns the gradient norm, the rate used and skipped (1 when the
+// scaler skipped the update, else 0).
+func update(store *model.Store, opt *optim.AdamW, scaler *optim.GradScaler, names []string, params, grads []*Node, lrs, k *Node) (norm, lr, skipped *Node) {
+	g := lrs.Graph()
+	at := func(i int) *Node { return Reshape(Slice(lrs, AxisElem(i))) }
+	lr = Where(Equal(opt.Steps(store, g), k), at(0), at(1))
+	if scaler == nil {
+		return opt.Apply(store, names, params, grads, lr), lr, ScalarZero(g, dtypes.Float32)
+	}
+	norm, skipped = scaler.Step(store, opt, names, params, grads, lr)
+	return norm, lr, skipped
 }
 
 // NewStep prepares a training step for a model and optimizer, data-parallel over the backend's
-// devices when it has several.
+// devices when it has several; in float16 (m.Autocast) with torch's default loss scaler.
 func NewStep(m *gpt2.Model, opt *optim.AdamW) (*Step, error) {
 	dp, err := newDataParallel(m.Backend.NumDevices())
 	if err != nil {
 		return nil, err
 	}
-	return newStep(m, opt, dp)
+	return newStep(m, opt, scalerFor(m, nil), dp)
 }
 
 // newStep prepares a step, sharded as dp says (nil: one device, no sharding).
-func newStep(m *gpt2.Model, opt *optim.AdamW, dp *dataParallel) (*Step, error) {
+func newStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, dp *dataParallel) (*Step, error) {
 	names := m.ParamNames()
 	e, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
-		loss, params, grads := TrainingGradients(m, store, in[0], in[1])
-		norm := opt.Apply(store, names, params, grads, in[2])
-		return []*Node{loss, norm}
+		loss, params, grads := TrainingGradients(m, store, in[0], in[1], scaler)
+		norm, lr, skipped := update(store, opt, scaler, names, params, grads, in[2], in[3])
+		return []*Node{loss, norm, lr, skipped}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	step := &Step{Model: m, Opt: opt, exec: e, dp: dp}
+	step := &Step{Model: m, Opt: opt, Scaler: scaler, exec: e, dp: dp}
 	if step.dp != nil {
 		// The device assignment is explicit: without it go-xla refuses to compile the sharded program
 		// ("no device assignment given to Client.Compile(), but computation is not (device)
@@ -76,10 +129,11 @@ func newStep(m *gpt2.Model, opt *optim.AdamW, dp *dataParallel) (*Step, error) {
 		for i := range devices {
 			devices[i] = compute.DeviceNum(i)
 		}
+		rep := step.dp.rep
 		step.exec = e.AutoSharding(step.dp.batchSpec.Mesh).WithDeviceAssignment(devices).
-			WithInputShardingSpecs(step.dp.batchSpec, step.dp.batchSpec, step.dp.rep).
-			WithOutputShardingSpecs(step.dp.rep, step.dp.rep)
-		if err := step.exec.SetDefaultShardingSpec(step.dp.rep); err != nil {
+			WithInputShardingSpecs(step.dp.batchSpec, step.dp.batchSpec, rep, rep).
+			WithOutputShardingSpecs(rep, rep, rep, rep)
+		if err := step.exec.SetDefaultShardingSpec(rep); err != nil {
 			return nil, fmt.Errorf("train: data parallel: %w", err)
 		}
 	}
@@ -100,40 +154,59 @@ func (s *Step) Run(ids, labels *tensors.Tensor, lr float64) (loss, gradNorm floa
 // runs programs asynchronously (XLA: lib/backend), so that the next batch can be prepared and
 // launched while the device computes; the model's weights are the updated ones for whatever runs
 // next. [Pending.Wait] returns the step's loss and gradient norm.
-func (s *Step) Launch(ids, labels *tensors.Tensor, lr float64) (p *Pending, err error) {
+func (s *Step) Launch(ids, labels *tensors.Tensor, lr float64) (*Pending, error) {
+	return s.launch(ids, labels, fixedLR(lr))
+}
+
+func (s *Step) launch(ids, labels *tensors.Tensor, w lrWindow) (p *Pending, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p, err = nil, fmt.Errorf("train step: %v", r)
 		}
 	}()
+	lrs, k := w.tensors()
+	var out []*tensors.Tensor
 	if s.dp != nil {
-		loss, norm, err := s.runParallel(ids, labels, lr)
-		s.Model.WeightsChanged()
-		if err != nil {
-			return nil, err
-		}
-		return &Pending{loss: loss, norm: norm, resolved: true}, nil
-	}
-	out, err := s.exec.Call(ids, labels, float32(lr))
-	if err != nil {
-		return nil, fmt.Errorf("train step: %w", err)
+		out, err = s.runParallel(ids, labels, lrs, k)
+	} else {
+		out, err = s.exec.Call(ids, labels, lrs, k)
 	}
 	// Inference programs may hold the old weights as constants.
 	s.Model.WeightsChanged()
-	return &Pending{lossT: out[0], normT: out[1]}, nil
+	if err != nil {
+		return nil, fmt.Errorf("train step: %w", err)
+	}
+	return &Pending{out: out}, nil
+}
+
+// StepResult is what one optimizer step reports.
+type StepResult struct {
+	// Loss is the (unscaled) loss before the update; GradNorm the gradients' global norm before
+	// clipping (inf or NaN on a skipped float16 step, as HF logs it).
+	Loss, GradNorm float64
+	// LR is the learning rate the update used.
+	LR float64
+	// Skipped: the float16 loss scaler found inf/NaN gradients and skipped the update.
+	Skipped bool
 }
 
 // Pending is a launched training step (see [Step.Launch]).
 type Pending struct {
-	lossT, normT *tensors.Tensor
-	loss, norm   float64
-	err          error
-	resolved     bool // loss, norm and err are final
+	out      []*tensors.Tensor // loss, norm, lr, skipped (nil once resolved)
+	res      StepResult
+	err      error
+	resolved bool
 }
 
 // Wait returns the step's loss (before the update) and gradient norm (before clipping), waiting
 // for the device to finish the step.
 func (p *Pending) Wait() (loss, gradNorm float64, err error) {
+	r, err := p.Result()
+	return r.Loss, r.GradNorm, err
+}
+
+// Result waits for the step and returns all it reports.
+func (p *Pending) Result() (StepResult, error) {
 	if !p.resolved {
 		p.resolved = true
 		func() {
@@ -142,12 +215,16 @@ func (p *Pending) Wait() (loss, gradNorm float64, err error) {
 					p.err = fmt.Errorf("train step: %v", r)
 				}
 			}()
-			p.loss = float64(tensors.MustCopyFlatData[float32](p.lossT)[0])
-			p.norm = float64(tensors.MustCopyFlatData[float32](p.normT)[0])
+			if len(p.out) < 4 {
+				p.err = fmt.Errorf("train step: %d outputs, want loss, norm, learning rate and skipped", len(p.out))
+				return
+			}
+			v := func(i int) float64 { return float64(tensors.MustCopyFlatData[float32](p.out[i])[0]) }
+			p.res = StepResult{Loss: v(0), GradNorm: v(1), LR: v(2), Skipped: v(3) != 0}
 		}()
-		p.lossT, p.normT = nil, nil
+		p.out = nil
 	}
-	return p.loss, p.norm, p.err
+	return p.res, p.err
 }
 
 // IDsTensor packs a rectangular batch of token ids as an int32 tensor [B, T] (gpt2.IDsTensor).
@@ -162,7 +239,7 @@ type accumStep struct {
 
 const accumPrefix = "/grad_accum"
 
-func newAccumStep(m *gpt2.Model, opt *optim.AdamW, k int) (*accumStep, error) {
+func newAccumStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, k int) (*accumStep, error) {
 	names := m.ParamNames()
 	accVar := func(store *model.Store, name string, shape *Node) *model.Variable {
 		v := store.VariableWithShape(accumPrefix+gpt2.VarPath(name), shape.Shape(), zerosInit)
@@ -171,7 +248,7 @@ func newAccumStep(m *gpt2.Model, opt *optim.AdamW, k int) (*accumStep, error) {
 	}
 	acc, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
-		loss, params, grads := TrainingGradients(m, store, in[0], in[1])
+		loss, params, grads := TrainingGradients(m, store, in[0], in[1], scaler)
 		g := loss.Graph()
 		for i, n := range names {
 			v := accVar(store, n, params[i])
@@ -194,7 +271,8 @@ func newAccumStep(m *gpt2.Model, opt *optim.AdamW, k int) (*accumStep, error) {
 			grads[i] = v.NodeValue(g)
 			v.SetNodeValue(ZerosLike(grads[i]))
 		}
-		return []*Node{opt.Apply(store, names, params, grads, in[0])}
+		norm, lr, skipped := update(store, opt, scaler, names, params, grads, in[0], in[1])
+		return []*Node{norm, lr, skipped}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
@@ -202,8 +280,8 @@ func newAccumStep(m *gpt2.Model, opt *optim.AdamW, k int) (*accumStep, error) {
 	return &accumStep{k: k, acc: acc, apply: apply}, nil
 }
 
-// run adds one micro-batch; on the k-th it applies the update (done = true, with the gradient norm).
-func (s *accumStep) run(ids *tensors.Tensor, lr float64) (loss, norm float64, done bool, err error) {
+// run adds one micro-batch; on the k-th it applies the update (done = true, with the step's result).
+func (s *accumStep) run(ids *tensors.Tensor, w lrWindow) (res StepResult, done bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("train step: %v", r)
@@ -211,19 +289,21 @@ func (s *accumStep) run(ids *tensors.Tensor, lr float64) (loss, norm float64, do
 	}()
 	out, err := s.acc.Call(ids, ids)
 	if err != nil {
-		return 0, 0, false, fmt.Errorf("train step: %w", err)
+		return res, false, fmt.Errorf("train step: %w", err)
 	}
-	loss = float64(tensors.MustCopyFlatData[float32](out[0])[0])
+	res.Loss = float64(tensors.MustCopyFlatData[float32](out[0])[0])
 	s.n++
 	if s.n < s.k {
-		return loss, 0, false, nil
+		return res, false, nil
 	}
 	s.n = 0
-	out, err = s.apply.Call(float32(lr))
-	if err != nil {
-		return 0, 0, false, fmt.Errorf("train step: %w", err)
+	lrs, k := w.tensors()
+	if out, err = s.apply.Call(lrs, k); err != nil {
+		return res, false, fmt.Errorf("train step: %w", err)
 	}
-	return loss, float64(tensors.MustCopyFlatData[float32](out[0])[0]), true, nil
+	v := func(i int) float64 { return float64(tensors.MustCopyFlatData[float32](out[i])[0]) }
+	res.GradNorm, res.LR, res.Skipped = v(0), v(1), v(2) != 0
+	return res, true, nil
 }
 
 func zerosInit(g *Graph, shape shapes.Shape) *Node { return Zeros(g, shape) }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gonb-gpt/tutorial/lib/backend"
 	"github.com/gonb-gpt/tutorial/lib/data"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/optim"
@@ -40,10 +41,17 @@ type Trainer struct {
 	History []LogEntry
 	// OnLog is called with each new log entry (e.g. to redraw a loss plot).
 	OnLog func(LogEntry)
+	// Scaler is the dynamic loss scaler of fp16 training (nil: torch's defaults, optim.NewGradScaler);
+	// unused in float32 and bf16.
+	Scaler *optim.GradScaler
+	// SkippedSteps counts the optimizer steps the fp16 loss scaler skipped (inf/NaN gradients). As
+	// in HF they still count in global_step, but the learning-rate schedule does not advance.
+	SkippedSteps int
 
 	beforeCommit func(dir string) // tests: runs before a checkpoint is renamed into place
 	step         *Step
 	accum        *accumStep
+	scaler       *optim.GradScaler // the loss scaler in use (fp16), nil otherwise
 }
 
 // TrainOutput is what Train returns (HF's TrainOutput).
@@ -67,6 +75,12 @@ func (t *Trainer) check() error {
 	}
 	if err := t.Args.Validate(); err != nil {
 		return err
+	}
+	if t.Args.BF16 {
+		// As transformers refuses bf16=True on a GPU without bfloat16 (compute capability < 8.0).
+		if err := backend.CheckBF16(t.Model.Backend); err != nil {
+			return err
+		}
 	}
 	if t.TrainData.BlockSize > t.Model.Config.NPositions {
 		return fmt.Errorf("trainer: block_size %d is larger than the model's n_positions %d", t.TrainData.BlockSize, t.Model.Config.NPositions)
@@ -121,13 +135,22 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 		return nil, fmt.Errorf("trainer: %w", err)
 	}
 	opt := &optim.AdamW{Beta1: a.AdamBeta1, Beta2: a.AdamBeta2, Epsilon: a.AdamEpsilon, WeightDecay: a.WeightDecay, MaxGradNorm: a.MaxGradNorm}
-	t.Model.BF16 = a.BF16
 	var err error
+	t.SkippedSteps = 0
+	if t.Model.Autocast, err = gpt2.AutocastDType(a.Precision()); err != nil {
+		return nil, err
+	}
+	scaler := scalerFor(t.Model, t.Scaler)
+	t.scaler = scaler
 	if a.GradientAccumulationSteps == 1 {
-		if t.step, err = NewStep(t.Model, opt); err != nil {
+		dp, err := newDataParallel(t.Model.Backend.NumDevices())
+		if err != nil {
 			return nil, err
 		}
-	} else if t.accum, err = newAccumStep(t.Model, opt, a.GradientAccumulationSteps); err != nil {
+		if t.step, err = newStep(t.Model, opt, scaler, dp); err != nil {
+			return nil, err
+		}
+	} else if t.accum, err = newAccumStep(t.Model, opt, scaler, a.GradientAccumulationSteps); err != nil {
 		return nil, err
 	}
 	devices := 1
@@ -161,7 +184,7 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 			}
 			dir = cks[len(cks)-1]
 		}
-		if state, err = t.loadCheckpoint(dir); err != nil {
+		if state, err = t.loadCheckpoint(dir, scaler); err != nil {
 			return nil, err
 		}
 		state.MaxSteps = total
@@ -181,6 +204,12 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 	}
 	bar := progress.Count(barW, int64(total-state.GlobalStep), "training")
 	defer bar.Finish()
+	// applied counts the optimizer updates known to be applied: the scheduler's step count (it lags
+	// global_step by the fp16 steps the scaler skipped).
+	applied, err := appliedUpdates(t.Model)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	startStep := state.GlobalStep
 	logLossSum, logSteps, stepLoss := 0.0, 0, 0.0
@@ -190,10 +219,11 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 	// finish does a launched batch's bookkeeping: the loss (NaN check, sums), and, when it completed an
 	// optimizer step, the step count, progress, logging, evaluation and checkpoint.
 	finish := func(l *launched) error {
-		loss, norm, err := l.pending.Wait()
+		r, err := l.pending.Result()
 		if err != nil {
 			return err
 		}
+		loss := r.Loss
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			last := "none"
 			if cks, _ := Checkpoints(a.OutputDir); len(cks) > 0 {
@@ -205,22 +235,32 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 		if !l.done {
 			return nil
 		}
-		lastNorm = norm
+		lastNorm = r.GradNorm
+		if r.Skipped {
+			t.SkippedSteps++
+		} else {
+			applied++
+		}
 		state.GlobalStep++
 		logSteps++
 		state.Epoch = float64(l.micro) / float64(batchesPerEpoch)
 		bar.Add(1)
 		elapsed := time.Since(start).Seconds()
 		tokPerS := float64((state.GlobalStep-startStep)*tokensPerStep) / elapsed
-		bar.Describe(fmt.Sprintf("step %d/%d loss %.4f lr %.2e %.0f tok/s", state.GlobalStep, total, loss, l.lr, tokPerS))
+		bar.Describe(fmt.Sprintf("step %d/%d loss %.4f lr %.2e %.0f tok/s", state.GlobalStep, total, loss, r.LR, tokPerS))
 		state.TrainLossSum += stepLoss
 		state.TrainLossSteps++
 		logLossSum += stepLoss
 		stepLoss = 0
 		if a.LoggingSteps > 0 && state.GlobalStep%a.LoggingSteps == 0 {
 			mean := logLossSum / float64(logSteps)
-			nextLR := a.LRAt(state.GlobalStep, total)
-			e := LogEntry{Step: state.GlobalStep, Epoch: round(state.Epoch, 4), Loss: ptr(round(mean, 4)), GradNorm: ptr(lastNorm), LearningRate: ptr(nextLR)}
+			nextLR := a.LRAt(applied, total)
+			e := LogEntry{Step: state.GlobalStep, Epoch: round(state.Epoch, 4), Loss: ptr(round(mean, 4)), LearningRate: ptr(nextLR)}
+			if !math.IsNaN(lastNorm) && !math.IsInf(lastNorm, 0) {
+				// A skipped fp16 step's norm is inf or NaN: HF writes Infinity/NaN, which JSON (and
+				// Go's encoding/json) cannot hold, so it is left out.
+				e.GradNorm = ptr(lastNorm)
+			}
 			t.addLog(state, e)
 			fmt.Fprintf(log, "%-8d %.6f\n", state.GlobalStep, mean)
 			logLossSum, logSteps = 0, 0
@@ -261,14 +301,14 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 			continue
 		}
 		ids := batchTensor(t.TrainData, sel)
-		lr := a.LRAt(launchedSteps, total)
-		cur := &launched{lr: lr, done: true}
+		lrs := lrWindow{k: applied, lr: [2]float64{a.LRAt(applied, total), a.LRAt(applied+1, total)}}
+		cur := &launched{done: true}
 		if t.step != nil {
-			cur.pending, err = t.step.Launch(ids, ids, lr)
+			cur.pending, err = t.step.launch(ids, ids, lrs)
 		} else {
-			var loss, norm float64
-			loss, norm, cur.done, err = t.accum.run(ids, lr)
-			cur.pending = &Pending{loss: loss, norm: norm, resolved: true}
+			var r StepResult
+			r, cur.done, err = t.accum.run(ids, lrs)
+			cur.pending = &Pending{res: r, resolved: true}
 		}
 		if err != nil {
 			return nil, err
@@ -303,14 +343,46 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 		Metrics: map[string]float64{"train_runtime": runtime, "train_samples_per_second": float64(steps*bs*a.GradientAccumulationSteps) / runtime,
 			"train_steps_per_second": float64(steps) / runtime, "epoch": state.Epoch, "train_tokens_per_second": float64(steps*tokensPerStep) / runtime}}
 	bar.Finish()
+	if t.SkippedSteps > 0 {
+		fmt.Fprintf(log, "fp16: the loss scaler skipped %d of %d optimizer steps (inf/NaN gradients)%s\n", t.SkippedSteps, steps, scaleNote(scaler, t.Model))
+	}
 	fmt.Fprintln(log, out)
 	return out, nil
+}
+
+// appliedUpdates is the number of optimizer updates applied to the model so far (the optimizer's
+// step count: 0 before training, restored from a checkpoint on resume).
+func appliedUpdates(m *gpt2.Model) (int, error) {
+	v := m.Store.GetVariable(optim.StatePrefix + "/step")
+	if v == nil {
+		return 0, nil
+	}
+	val, err := v.Value()
+	if err != nil {
+		return 0, fmt.Errorf("trainer: optimizer step count: %w", err)
+	}
+	data, err := tensors.CopyFlatData[float32](val)
+	if err != nil || len(data) != 1 {
+		return 0, fmt.Errorf("trainer: optimizer step count: want a float32 scalar (%v)", err)
+	}
+	return int(data[0]), nil
+}
+
+// scaleNote describes the loss scale after training ("" when it cannot be read).
+func scaleNote(scaler *optim.GradScaler, m *gpt2.Model) string {
+	if scaler == nil {
+		return ""
+	}
+	st, err := scaler.State(m.Store)
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("; the loss scale is now %g", st.Scale)
 }
 
 // launched is a batch whose step has been launched (see the training loop).
 type launched struct {
 	pending *Pending
-	lr      float64
 	micro   int  // micro-batches launched, this one included
 	done    bool // it completed an optimizer step (the last micro-batch of an accumulation)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/gomlx/compute"
+	"github.com/gonb-gpt/tutorial/lib/backend"
 	"github.com/gonb-gpt/tutorial/lib/corpus"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/hub"
@@ -192,6 +193,19 @@ func (p *Params) FinetuneArgs() *train.TrainingArguments {
 		a.LoggingSteps, a.SaveSteps = 10, 20
 	}
 	return a
+}
+
+// UsePrecision sets the mixed precision of args as GPT_PRECISION says: fp32, fp16 or bf16 outright,
+// or with "auto" what the card does best (backend.DefaultPrecision: fp16 on a V100 or T4, bf16 from
+// Ampere on, fp32 on the CPU). It returns a line for the notebook saying which and why.
+func (p *Params) UsePrecision(args *train.TrainingArguments, b compute.Backend) string {
+	prec, why := p.Precision, "GPT_PRECISION="+p.Precision
+	if prec == "auto" {
+		prec, why = backend.DefaultPrecision(b)
+		why = "GPT_PRECISION=auto: " + why
+	}
+	args.FP16, args.BF16 = prec == "fp16", prec == "bf16"
+	return fmt.Sprintf("Точность обучения: %s (%s)", prec, why)
 }
 
 // sameConfig compares two configurations as config.json would hold them.

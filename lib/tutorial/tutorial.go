@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -47,7 +48,13 @@ type Params struct {
 	FTLearningRate float64
 	// GenTokens is max_new_tokens of the generations after training (GPT_GEN_TOKENS).
 	GenTokens int
+	// Precision of training (GPT_PRECISION): "auto" (the default: fp16 on GPUs without bf16 such as
+	// the V100, bf16 from Ampere on, fp32 on the CPU; see UsePrecision), "fp32", "fp16" or "bf16".
+	Precision string
 }
+
+// Precisions are GPT_PRECISION's values.
+var Precisions = []string{"auto", "fp32", "fp16", "bf16"}
 
 // QuickModelID is the clearly-not-real repo id quick mode's fake hub serves.
 const QuickModelID = "test-only/tiny-random-rugpt3small-format"
@@ -100,6 +107,13 @@ func Parse(getenv func(string) string) (*Params, error) {
 	}
 	if v := strings.TrimSpace(getenv("GPT_MODEL_ID")); v != "" {
 		p.ModelID = v
+	}
+	p.Precision = "auto"
+	if v := strings.TrimSpace(getenv("GPT_PRECISION")); v != "" {
+		p.Precision = v
+		if !slices.Contains(Precisions, v) {
+			errs = append(errs, fmt.Errorf("GPT_PRECISION=%q: want %s", v, strings.Join(Precisions, ", ")))
+		}
 	}
 	for _, v := range p.Vars() {
 		if err := v.set(strings.TrimSpace(getenv(v.Name))); err != nil {
@@ -221,7 +235,7 @@ func (p *Params) Env() []string {
 	if p.Quick {
 		quick = "1"
 	}
-	env := []string{"GPT_QUICK=" + quick, "GPT_WORKDIR=" + p.WorkDir, "GPT_MODEL_ID=" + p.ModelID}
+	env := []string{"GPT_QUICK=" + quick, "GPT_WORKDIR=" + p.WorkDir, "GPT_MODEL_ID=" + p.ModelID, "GPT_PRECISION=" + p.Precision}
 	for _, v := range p.Vars() {
 		env = append(env, v.Name+"="+v.Value())
 	}

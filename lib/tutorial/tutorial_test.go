@@ -64,6 +64,7 @@ func TestParseRejectsBadValues(t *testing.T) {
 		{map[string]string{"GPT_N_HEAD": "5"}, []string{"GPT_N_EMBD=768 is not a multiple of GPT_N_HEAD=5"}},
 		{map[string]string{"GPT_WARMUP": "-1"}, []string{`GPT_WARMUP="-1": want a whole number ≥ 0`}},
 		{map[string]string{"GPT_QUICK": "maybe"}, []string{`GPT_QUICK="maybe": want 1, true, yes or on`}},
+		{map[string]string{"GPT_PRECISION": "fp64"}, []string{`GPT_PRECISION="fp64": want auto, fp32, fp16, bf16`}},
 		// All the problems at once, not one per run.
 		{map[string]string{"GPT_BATCH_SIZE": "x", "GPT_FT_LR": "-1", "GPT_GEN_TOKENS": "0"},
 			[]string{"GPT_BATCH_SIZE", "GPT_FT_LR", "GPT_GEN_TOKENS"}},
@@ -84,13 +85,13 @@ func TestParseRejectsBadValues(t *testing.T) {
 // Valid overrides are taken (whitespace around them ignored), and Env gives the parameters back.
 func TestParseOverridesAndEnv(t *testing.T) {
 	env := map[string]string{"GPT_QUICK": " yes ", "GPT_EPOCHS": "2.5", "GPT_MAX_STEPS": "-1", "GPT_LR": "3e-4",
-		"GPT_FT_LR": "1e-5", "GPT_WORKDIR": "/somewhere/work", "GPT_MODEL_ID": "me/model"}
+		"GPT_FT_LR": "1e-5", "GPT_WORKDIR": "/somewhere/work", "GPT_MODEL_ID": "me/model", "GPT_PRECISION": "fp16"}
 	p, err := Parse(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !p.Quick || p.Epochs != 2.5 || p.MaxSteps != -1 || p.LearningRate != 3e-4 || p.FTLearningRate != 1e-5 ||
-		p.WorkDir != "/somewhere/work" || p.ModelID != "me/model" || p.NLayer != 2 {
+		p.WorkDir != "/somewhere/work" || p.ModelID != "me/model" || p.NLayer != 2 || p.Precision != "fp16" {
 		t.Errorf("parameters %+v", p)
 	}
 	back := map[string]string{}
@@ -98,12 +99,39 @@ func TestParseOverridesAndEnv(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		back[k] = v
 	}
-	if len(back) != len(p.Vars())+3 {
+	if len(back) != len(p.Vars())+4 {
 		t.Errorf("Env() = %v", p.Env())
 	}
 	q, err := Parse(func(k string) string { return back[k] })
 	if err != nil || !reflect.DeepEqual(p, q) {
 		t.Errorf("Parse(Env()) = %+v, %v; want %+v", q, err, p)
+	}
+}
+
+// UsePrecision: GPT_PRECISION=auto is fp32 on the CPU (the card's choice is lib/backend's
+// DefaultPrecision, tested there on fake GPUs); an explicit precision is taken as it is.
+func TestUsePrecision(t *testing.T) {
+	b, err := compute.NewWithConfig("go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		env, line  string
+		fp16, bf16 bool
+	}{
+		{"", "Точность обучения: fp32 (GPT_PRECISION=auto: ", false, false},
+		{"fp16", "Точность обучения: fp16 (GPT_PRECISION=fp16)", true, false},
+		{"bf16", "Точность обучения: bf16 (GPT_PRECISION=bf16)", false, true},
+	} {
+		p, err := Parse(func(k string) string { return map[string]string{"GPT_PRECISION": tc.env}[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		args := p.ScratchArgs()
+		args.FP16, args.BF16 = !tc.fp16, !tc.bf16 // overwritten
+		if line := p.UsePrecision(args, b); !strings.HasPrefix(line, tc.line) || args.FP16 != tc.fp16 || args.BF16 != tc.bf16 {
+			t.Errorf("GPT_PRECISION=%q: %q, fp16=%v bf16=%v", tc.env, line, args.FP16, args.BF16)
+		}
 	}
 }
 

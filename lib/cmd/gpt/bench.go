@@ -220,7 +220,7 @@ and stored, and cache entries that could not be used.`)
 	batch := fs.Int("batch", 8, "per_device_train_batch_size")
 	block := fs.Int("block", 0, "block size (default: 1024, or 64 for tiny)")
 	steps := fs.Int("steps", 5, "timed steps after the first")
-	dtypesFlag := fs.String("dtypes", "fp32,bf16", "fp32 and/or bf16")
+	dtypesFlag := fs.String("dtypes", "fp32,bf16", "precisions: fp32, bf16 and/or fp16 (autocast; fp16 with the loss scaler)")
 	attnFlag := fs.String("attn", "sdpa", "attn_implementation(s): eager and/or sdpa")
 	dropoutFlag := fs.String("dropout", "", "dropout probability for resid/embd/attn (default: GPT2Config's 0.1)")
 	phase := fs.String("phase", "step", "forward, grad, grads or step")
@@ -281,8 +281,9 @@ and stored, and cache entries that could not be used.`)
 	}
 	for _, dt := range strings.Split(*dtypesFlag, ",") {
 		dt = strings.TrimSpace(dt)
-		if dt != "fp32" && dt != "bf16" {
-			return fmt.Errorf("%w: --dtypes: %q is not fp32 or bf16", errUsage, dt)
+		autocast, err := gpt2.AutocastDType(dt)
+		if err != nil {
+			return fmt.Errorf("%w: --dtypes: %v", errUsage, err)
 		}
 		for _, a := range strings.Split(*attnFlag, ",") {
 			attn, err := gpt2.ParseAttnImplementation(strings.TrimSpace(a))
@@ -293,7 +294,7 @@ and stored, and cache entries that could not be used.`)
 			if err != nil {
 				return err
 			}
-			m.BF16, m.AttnImplementation = dt == "bf16", attn
+			m.Autocast, m.AttnImplementation = autocast, attn
 			run, err := benchPhase(m, *phase)
 			if err != nil {
 				return err
@@ -365,7 +366,7 @@ func benchPhase(m *gpt2.Model, phase string) (func(ids *tensors.Tensor) func() (
 			store.SetTraining(in[0].Graph(), true)
 			return []*graph.Node{m.LossGraph(store, in[0], in[0], true)}
 		}
-		loss, _, grads := train.TrainingGradients(m, scope.Store(), in[0], in[0])
+		loss, _, grads := train.TrainingGradients(m, scope.Store(), in[0], in[0], nil)
 		if phase == "grads" {
 			// Every gradient returned (left on the device): the cost of one output buffer each.
 			return append([]*graph.Node{loss}, grads...)

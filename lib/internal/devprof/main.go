@@ -68,7 +68,9 @@ func prepare(dtype string, dropout float64) error {
 	if err != nil {
 		return err
 	}
-	m.BF16 = dtype == "bf16"
+	if m.Autocast, err = gpt2.AutocastDType(dtype); err != nil {
+		return err
+	}
 	if step, err = train.NewStep(m, optim.NewAdamW()); err != nil {
 		return err
 	}
