@@ -61,6 +61,7 @@ in HF format, with loss.svg.`)
 	seedInit := fs.Uint64("init-seed", 42, "seed of the random initialization (--config)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	attnImpl := fs.String("attn-implementation", "sdpa", "attention: sdpa (cuDNN flash attention on XLA CUDA in bf16 when attn_pdrop is 0) or eager")
+	dry := addDryRunFlags(fs)
 	args := train.DefaultArguments("")
 	argFlags(fs, args)
 	if err := parse(fs, argv); err != nil {
@@ -81,6 +82,9 @@ in HF format, with loss.svg.`)
 	attn, err := gpt2.ParseAttnImplementation(*attnImpl)
 	if err != nil {
 		return fmt.Errorf("%w: --attn-implementation: %v", errUsage, err)
+	}
+	if dry.on {
+		return dry.run(ctx, stdout, dryRunInput{config: *configArg, model: *modelArg, tokenizer: *tokPath, blockSize: *blockSize, attn: attn, args: args})
 	}
 	b, report, err := backend.New()
 	if err != nil {
