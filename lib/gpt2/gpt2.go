@@ -438,15 +438,7 @@ func (m *Model) lossAndGrads(ids, labels [][]int, grads bool) (float64, map[stri
 }
 
 // NumParameters counts the model's parameters.
-func (m *Model) NumParameters() int {
-	names, shapes := m.Config.ParamShapes()
-	n := 0
-	for _, name := range names {
-		k, _ := tensorfile.Numel(shapes[name])
-		n += k
-	}
-	return n
-}
+func (m *Model) NumParameters() int { return m.Config.NumParameters() }
 
 // ParamNames lists the parameters' HF names in HF's order.
 func (m *Model) ParamNames() []string {

@@ -76,6 +76,21 @@ func (c *Config) ParamShapes() ([]string, map[string][]int) {
 	return names, shapes
 }
 
+// NumParameters counts the parameters of a model of this configuration (HF's
+// sum(p.numel() for p in model.parameters())).
+func (c *Config) NumParameters() int {
+	_, shapes := c.ParamShapes()
+	n := 0
+	for _, dims := range shapes {
+		k := 1
+		for _, d := range dims {
+			k *= d
+		}
+		n += k
+	}
+	return n
+}
+
 // Inputs of the forward graph.
 type forwardInputs struct {
 	// ids [B, T] int32; positions [B, T] int32.

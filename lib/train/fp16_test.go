@@ -157,20 +157,10 @@ func TestFP16Resume(t *testing.T) {
 		args := DefaultArguments(out)
 		args.LearningRate, args.MaxSteps, args.LoggingSteps, args.SaveSteps, args.FP16 = 3e-3, 6, 1, 3, true
 		args.ResumeFromCheckpoint = resume
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
 		// The scale doubles after every step, so a resume that forgot it would start over at 2¹⁰.
 		scaler := &optim.GradScaler{InitScale: 1 << 10, GrowthFactor: 2, BackoffFactor: 0.5, GrowthInterval: 1}
 		tr := &Trainer{Model: m, Tokenizer: tok, Args: args, TrainData: blocks, Log: &bytes.Buffer{}, NoProgress: true, Scaler: scaler}
-		tr.OnLog = func(e LogEntry) {
-			if e.Step == stopAt {
-				cancel()
-			}
-		}
-		_, err := tr.Train(ctx)
-		if stopAt > 0 && !errors.Is(err, context.Canceled) || stopAt == 0 && err != nil {
-			t.Fatalf("run stopping at %d: %v", stopAt, err)
-		}
+		trainUntil(t, tr, stopAt)
 		st, err := scaler.State(m.Store)
 		if err != nil {
 			t.Fatal(err)

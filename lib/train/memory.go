@@ -50,20 +50,6 @@ func halfBytes(precision string) (int64, error) {
 	return 0, fmt.Errorf("memory estimate: precision %q: want fp32, fp16 or bf16", precision)
 }
 
-// NumParams counts a configuration's parameters (from its ParamShapes).
-func NumParams(cfg *gpt2.Config) int64 {
-	names, shapes := cfg.ParamShapes()
-	var n int64
-	for _, name := range names {
-		size := int64(1)
-		for _, d := range shapes[name] {
-			size *= int64(d)
-		}
-		n += size
-	}
-	return n
-}
-
 // EstimateMemory estimates the GPU memory of one training step of cfg on one device: a batch of
 // batch blocks of blockSize tokens, in precision "fp32", "fp16" or "bf16" (mixed precision as
 // torch.autocast runs it), with cuDNN's flash attention (flash: only in fp16/bf16 with
@@ -156,7 +142,7 @@ func EstimateMemory(cfg *gpt2.Config, batch, blockSize int, precision string, fl
 	if x < 4 {
 		logitBytes += x
 	}
-	n := NumParams(cfg)
+	n := int64(cfg.NumParameters())
 	e := MemoryEstimate{
 		Params: n, Weights: 4 * n, Gradients: 4 * n, Optimizer: 8 * n,
 		Activations: acts, Logits: tokens * vocab * logitBytes, Workspace: WorkspaceBytes + ContextBytes,

@@ -19,17 +19,9 @@ func tutorialConfig() *gpt2.Config {
 func TestMemoryParameterTerms(t *testing.T) {
 	cfg := gpt2.DefaultConfig()
 	// HF: sum(p.numel() for p in GPT2LMHeadModel(GPT2Config()).parameters()), lm_head tied to wte.
-	if n := NumParams(cfg); n != 124439808 {
-		t.Errorf("NumParams(GPT2Config()) = %d, want HF's 124439808", n)
-	}
-	names, shapes := cfg.ParamShapes()
-	var n int64
-	for _, name := range names {
-		size := int64(1)
-		for _, d := range shapes[name] {
-			size *= int64(d)
-		}
-		n += size
+	n := int64(cfg.NumParameters())
+	if n != 124439808 {
+		t.Errorf("NumParameters(GPT2Config()) = %d, want HF's 124439808", n)
 	}
 	for _, precision := range []string{"fp32", "fp16", "bf16"} {
 		e, err := EstimateMemory(cfg, 4, 512, precision, false)
@@ -53,7 +45,7 @@ func TestMemoryParameterTerms(t *testing.T) {
 	// An untied lm_head adds vocab × n_embd parameters.
 	untied := gpt2.DefaultConfig()
 	untied.TieWordEmbeddings = false
-	if d := NumParams(untied) - NumParams(cfg); d != 50257*768 {
+	if d := untied.NumParameters() - cfg.NumParameters(); d != 50257*768 {
 		t.Errorf("untied lm_head adds %d parameters, want %d", d, 50257*768)
 	}
 }

@@ -156,6 +156,23 @@ func lossesOf(h []LogEntry) []float64 {
 	return out
 }
 
+// trainUntil runs tr, interrupted after step stopAt as a crash would interrupt it, after that
+// step's checkpoint (0: not interrupted), and fails the test unless it ends so.
+func trainUntil(t *testing.T, tr *Trainer, stopAt int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr.OnLog = func(e LogEntry) {
+		if e.Step == stopAt {
+			cancel()
+		}
+	}
+	_, err := tr.Train(ctx)
+	if stopAt > 0 && !errors.Is(err, context.Canceled) || stopAt == 0 && err != nil {
+		t.Fatalf("run stopping at %d: %v", stopAt, err)
+	}
+}
+
 // Resuming from checkpoint-K reproduces the uninterrupted run's losses after K; save_total_limit=2
 // keeps the two newest; a checkpoint loads as an HF model and generates.
 func TestCheckpointsAndResume(t *testing.T) {
@@ -165,18 +182,8 @@ func TestCheckpointsAndResume(t *testing.T) {
 		args := DefaultArguments(out)
 		args.LearningRate, args.MaxSteps, args.LoggingSteps, args.SaveSteps, args.SaveTotalLimit = 3e-3, 12, 1, 4, 2
 		args.ResumeFromCheckpoint = resume
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
 		tr := &Trainer{Model: m, Tokenizer: tok, Args: args, TrainData: blocks, Log: &bytes.Buffer{}, NoProgress: true}
-		tr.OnLog = func(e LogEntry) {
-			if e.Step == stopAt {
-				cancel()
-			}
-		}
-		_, err := tr.Train(ctx)
-		if stopAt > 0 && !errors.Is(err, context.Canceled) || stopAt == 0 && err != nil {
-			t.Fatalf("run stopping at %d: %v", stopAt, err)
-		}
+		trainUntil(t, tr, stopAt)
 		return lossesOf(tr.History)
 	}
 	full := run(t.TempDir(), 0, "")

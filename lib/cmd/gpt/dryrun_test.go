@@ -80,7 +80,7 @@ func TestTrainDryRunModel(t *testing.T) {
 	}
 	out := stdout.String()
 	for _, want := range []string{
-		fmt.Sprintf("vocab 1000, n_positions 256: %d parameters", train.NumParams(cfg)),
+		fmt.Sprintf("vocab 1000, n_positions 256: %d parameters", cfg.NumParameters()),
 		"block 256, bf16; attention: cuDNN flash attention on compute capability ≥ 8.0 (A100, H100), eager on V100 and T4",
 		"eager    flash\n",
 		"         GPU     usable  eager  flash\n",
@@ -92,7 +92,7 @@ func TestTrainDryRunModel(t *testing.T) {
 		}
 	}
 	// The 16 GiB row's batches leave room for the accumulators (4 bytes per parameter).
-	usable := train.UsableMemory(16<<30, train.XLAMemoryFraction) - 4*train.NumParams(cfg)
+	usable := train.UsableMemory(16<<30, train.XLAMemoryFraction) - 4*int64(cfg.NumParameters())
 	eager, _ := train.MaxBatchSize(cfg, 256, "bf16", false, usable)
 	flash, _ := train.MaxBatchSize(cfg, 256, "bf16", true, usable)
 	if want := fmt.Sprintf("    16.0 GiB   12.5 GiB %6d %6d\n", eager, flash); !strings.Contains(out, want) || eager >= flash {
