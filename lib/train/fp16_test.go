@@ -120,6 +120,27 @@ func TestFP16OverflowSkipsStep(t *testing.T) {
 	}
 }
 
+// A second run on the same model (its optimizer state kept in the store) starts the learning-rate
+// schedule from the beginning, as a new HF Trainer does.
+func TestSecondRunStartsTheSchedule(t *testing.T) {
+	m, tok, blocks := smallSetup(t)
+	var lrs [2][]float64
+	for run := range lrs {
+		args := DefaultArguments(t.TempDir())
+		args.LearningRate, args.MaxSteps, args.LoggingSteps, args.SaveSteps = 1e-3, 2, 1, 0
+		tr := &Trainer{Model: m, Tokenizer: tok, Args: args, TrainData: blocks, Log: &bytes.Buffer{}, NoProgress: true}
+		if _, err := tr.Train(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range tr.History {
+			lrs[run] = append(lrs[run], *e.LearningRate)
+		}
+	}
+	if len(lrs[0]) != 2 || lrs[0][0] != lrs[1][0] || lrs[0][1] != lrs[1][1] {
+		t.Errorf("logged learning rates: first run %v, second run %v", lrs[0], lrs[1])
+	}
+}
+
 // The device picks the learning rate by the updates it applied: a step launched before the previous
 // one's outcome is known gets LR(k) when that one was skipped, LR(k+1) when it was applied.
 func TestLearningRateWindow(t *testing.T) {

@@ -204,11 +204,16 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 	}
 	bar := progress.Count(barW, int64(total-state.GlobalStep), "training")
 	defer bar.Finish()
-	// applied counts the optimizer updates known to be applied: the scheduler's step count (it lags
-	// global_step by the fp16 steps the scaler skipped).
-	applied, err := appliedUpdates(t.Model)
+	// applied counts this run's optimizer updates known to be applied: the scheduler's step count (it
+	// lags global_step by the fp16 steps the scaler skipped; resumed, it goes on from the
+	// checkpoint's). The device counts every update the model's optimizer state has seen, base more.
+	base, err := appliedUpdates(t.Model)
 	if err != nil {
 		return nil, err
+	}
+	applied := 0
+	if a.ResumeFromCheckpoint != "" {
+		applied, base = base, 0
 	}
 	start := time.Now()
 	startStep := state.GlobalStep
@@ -301,7 +306,7 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 			continue
 		}
 		ids := batchTensor(t.TrainData, sel)
-		lrs := lrWindow{k: applied, lr: [2]float64{a.LRAt(applied, total), a.LRAt(applied+1, total)}}
+		lrs := lrWindow{k: base + applied, lr: [2]float64{a.LRAt(applied, total), a.LRAt(applied+1, total)}}
 		cur := &launched{done: true}
 		if t.step != nil {
 			cur.pending, err = t.step.launch(ids, ids, lrs)
