@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/gomlx/compute/dtypes"
-	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/optim"
 )
 
@@ -19,15 +18,8 @@ import (
 // 5e-3 of transformers' float32 ones, and over 40 steps of the small model the loss curve within 2%
 // of the float32 run (float16 keeps 11 bits of mantissa: ~5e-4 per rounding).
 func TestFP16TracksFP32(t *testing.T) {
-	ref, dir := loadTinyRef(t)
-	m, err := gpt2.Load(goBackend(t), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := DefaultArguments(t.TempDir())
-	args.LearningRate, args.LRSchedulerType, args.MaxGradNorm, args.FP16 = ref.LR, "constant", ref.Clip, true
-	args.PerDeviceTrainBatchSize, args.MaxSteps, args.LoggingSteps, args.SaveSteps = 2, 3, 1, 0
-	tr := &Trainer{Model: m, Args: args, TrainData: blocksOf(ref.InputIDs), Log: &bytes.Buffer{}, NoProgress: true}
+	ref, tr, _ := refTrainer(t)
+	tr.Args.FP16 = true
 	if _, err := tr.Train(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -51,9 +51,10 @@ func loadTinyRef(t *testing.T) (*tinyRef, string) {
 	return &ref, dir
 }
 
-// The Trainer reproduces transformers' three AdamW steps (constant lr 1e-3, no warmup, clip 1.0,
-// no weight decay) on the reference batch.
-func TestTrainerThreeStepsMatchHF(t *testing.T) {
+// refTrainer is a Trainer of the tiny fixture set up as its reference steps were made in HF: the
+// reference batch, constant lr 1e-3, no warmup, clip 1.0, no weight decay, three steps, each logged.
+func refTrainer(t *testing.T) (*tinyRef, *Trainer, *bytes.Buffer) {
+	t.Helper()
 	ref, dir := loadTinyRef(t)
 	m, err := gpt2.Load(goBackend(t), dir)
 	if err != nil {
@@ -63,7 +64,13 @@ func TestTrainerThreeStepsMatchHF(t *testing.T) {
 	args.LearningRate, args.LRSchedulerType, args.MaxGradNorm = ref.LR, "constant", ref.Clip
 	args.PerDeviceTrainBatchSize, args.MaxSteps, args.LoggingSteps, args.SaveSteps = 2, 3, 1, 0
 	var log bytes.Buffer
-	tr := &Trainer{Model: m, Args: args, TrainData: blocksOf(ref.InputIDs), Log: &log, NoProgress: true}
+	return ref, &Trainer{Model: m, Args: args, TrainData: blocksOf(ref.InputIDs), Log: &log, NoProgress: true}, &log
+}
+
+// The Trainer reproduces transformers' three AdamW steps (constant lr 1e-3, no warmup, clip 1.0,
+// no weight decay) on the reference batch.
+func TestTrainerThreeStepsMatchHF(t *testing.T) {
+	ref, tr, log := refTrainer(t)
 	out, err := tr.Train(context.Background())
 	if err != nil {
 		t.Fatal(err)
