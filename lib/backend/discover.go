@@ -248,10 +248,10 @@ func cannotRun(p Plugin, w GPU, known bool, driver string) string {
 	}
 	if known && !w.atLeast(need.major, need.minor) {
 		if p.CUDA == 13 {
-			return fmt.Sprintf("%s has compute capability %s, which CUDA 13 no longer supports", gpuName(w), w.ComputeCapability())
+			return fmt.Sprintf("%s, which CUDA 13 no longer supports", hasCapability(w))
 		}
-		return fmt.Sprintf("%s has compute capability %s; CUDA %d needs %d.%d or newer",
-			gpuName(w), w.ComputeCapability(), p.CUDA, need.major, need.minor)
+		return fmt.Sprintf("%s; CUDA %d needs %d.%d or newer",
+			hasCapability(w), p.CUDA, need.major, need.minor)
 	}
 	if d := driverMajor(driver); d > 0 && d < need.driver {
 		return fmt.Sprintf("NVIDIA driver %s is too old for CUDA %d, which needs %d or newer", driver, p.CUDA, need.driver)
@@ -322,8 +322,8 @@ func choosePlugin(gpus []GPU, driver string, plugins []Plugin) pluginPick {
 		for _, p := range plugins {
 			paths = append(paths, p.Path)
 		}
-		pick.reason = fmt.Sprintf("pure-Go backend: %s has compute capability %s, which CUDA 13 no longer supports, "+
-			"and only CUDA 13 plugins were found (%s); %s", gpuName(w), w.ComputeCapability(), strings.Join(paths, ", "), advice)
+		pick.reason = fmt.Sprintf("pure-Go backend: %s, which CUDA 13 no longer supports, "+
+			"and only CUDA 13 plugins were found (%s); %s", hasCapability(w), strings.Join(paths, ", "), advice)
 		return pick
 	case len(usable) == 0:
 		pick.reason = fmt.Sprintf("pure-Go backend: none of the PJRT CUDA plugins found can run on %s: %s; %s",

@@ -63,11 +63,12 @@ func (g GPU) String() string {
 
 // label names the GPU with its compute capability: "Tesla V100-SXM2-32GB (compute capability 7.0)".
 func (g GPU) label() string {
-	name := g.Name
-	if name == "" {
-		name = "the NVIDIA GPU"
-	}
-	return fmt.Sprintf("%s (compute capability %s)", name, g.ComputeCapability())
+	return fmt.Sprintf("%s (compute capability %s)", gpuName(g), g.ComputeCapability())
+}
+
+// hasCapability says the GPU's compute capability: "Tesla V100-SXM2-32GB has compute capability 7.0".
+func hasCapability(g GPU) string {
+	return gpuName(g) + " has compute capability " + g.ComputeCapability()
 }
 
 // weakest returns the GPU with the lowest known compute capability; ok is false when no GPU's

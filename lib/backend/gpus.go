@@ -107,10 +107,10 @@ func defaultPrecision(gpus []GPU, cuda bool, cpu string) (precision, why string)
 	case !known:
 		return "bf16", "the GPU's compute capability is unknown: assuming bfloat16 (compute capability 8.0 or newer)"
 	case !w.HasBF16():
-		return "fp16", fmt.Sprintf("%s has compute capability %s: no bfloat16 (it needs 8.0), so float16 mixed precision, as transformers' fp16=True",
-			gpuName(w), w.ComputeCapability())
+		return "fp16", fmt.Sprintf("%s: no bfloat16 (it needs 8.0), so float16 mixed precision, as transformers' fp16=True",
+			hasCapability(w))
 	default:
-		return "bf16", fmt.Sprintf("%s has compute capability %s, with bfloat16 (8.0 or newer)", gpuName(w), w.ComputeCapability())
+		return "bf16", fmt.Sprintf("%s, with bfloat16 (8.0 or newer)", hasCapability(w))
 	}
 }
 
@@ -131,5 +131,5 @@ func flashAttention(gpus []GPU) (ok bool, why string) {
 	if !known || w.HasFlashAttention() {
 		return true, ""
 	}
-	return false, fmt.Sprintf("%s has compute capability %s; cuDNN flash attention needs 8.0 (Ampere)", gpuName(w), w.ComputeCapability())
+	return false, fmt.Sprintf("%s; cuDNN flash attention needs 8.0 (Ampere)", hasCapability(w))
 }

@@ -16,17 +16,17 @@ func suggestVariant(gpus []GPU, driver string) (variant, why string) {
 	d := driverMajor(driver)
 	switch {
 	case known && !w.atLeast(cudaNeeds[12].major, cudaNeeds[12].minor):
-		return "", fmt.Sprintf("%s has compute capability %s, older than any PJRT CUDA plugin supports (CUDA 12 needs %d.%d)",
-			gpuName(w), w.ComputeCapability(), cudaNeeds[12].major, cudaNeeds[12].minor)
+		return "", fmt.Sprintf("%s, older than any PJRT CUDA plugin supports (CUDA 12 needs %d.%d)",
+			hasCapability(w), cudaNeeds[12].major, cudaNeeds[12].minor)
 	case d > 0 && d < cudaNeeds[12].driver:
 		return "", fmt.Sprintf("NVIDIA driver %s is too old for any PJRT CUDA plugin: update it (CUDA 12 needs %d or newer, CUDA 13 %d)",
 			driver, cudaNeeds[12].driver, cudaNeeds[13].driver)
 	case known && !w.atLeast(cudaNeeds[13].major, cudaNeeds[13].minor):
-		return "cuda12", fmt.Sprintf("%s has compute capability %s, which CUDA 13 no longer supports", gpuName(w), w.ComputeCapability())
+		return "cuda12", fmt.Sprintf("%s, which CUDA 13 no longer supports", hasCapability(w))
 	case d > 0 && d < cudaNeeds[13].driver:
 		return "cuda12", fmt.Sprintf("NVIDIA driver %s is too old for CUDA 13, which needs %d or newer", driver, cudaNeeds[13].driver)
 	case known:
-		return "cuda13", fmt.Sprintf("%s has compute capability %s, which CUDA 13 supports", gpuName(w), w.ComputeCapability())
+		return "cuda13", fmt.Sprintf("%s, which CUDA 13 supports", hasCapability(w))
 	default:
 		return "cuda13", "the GPU's compute capability is unknown: assuming 7.5 or newer, which CUDA 13 supports"
 	}

@@ -5,11 +5,13 @@
 package optim
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX's idiomatic dot-import.
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 )
 
@@ -51,6 +53,33 @@ func (o *AdamW) Apply(store *model.Store, names []string, params, grads []*Node,
 // once per applied update), from the store, as a float32 scalar node.
 func (o *AdamW) Steps(store *model.Store, g *Graph) *Node {
 	return o.stepVar(store).NodeValue(g)
+}
+
+// AppliedUpdates is the number of updates an AdamW has applied to the store's parameters (0 before
+// the first; restored with the optimizer state from a checkpoint).
+func AppliedUpdates(store *model.Store) (int, error) {
+	v := store.GetVariable(StatePrefix + "/step")
+	if v == nil {
+		return 0, nil
+	}
+	n, err := scalarValue(v)
+	if err != nil {
+		return 0, fmt.Errorf("optimizer step count: %w", err)
+	}
+	return int(n), nil
+}
+
+// scalarValue reads a float32 scalar variable.
+func scalarValue(v *model.Variable) (float32, error) {
+	t, err := v.Value()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", v.Path(), err)
+	}
+	data, err := tensors.CopyFlatData[float32](t)
+	if err != nil || len(data) != 1 {
+		return 0, fmt.Errorf("%s: want a float32 scalar (%v)", v.Path(), err)
+	}
+	return data[0], nil
 }
 
 func (o *AdamW) stepVar(store *model.Store) *model.Variable {

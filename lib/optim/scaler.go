@@ -106,23 +106,15 @@ func (s *GradScaler) State(store *model.Store) (ScalerState, error) {
 	if err != nil {
 		return st, err
 	}
-	for _, f := range []struct {
-		v   *model.Variable
-		dst func(float32)
-	}{
-		{scale, func(x float32) { st.Scale = float64(x) }},
-		{tracker, func(x float32) { st.GrowthTracker = int(x) }},
-	} {
-		t, err := f.v.Value()
-		if err != nil {
-			return st, fmt.Errorf("grad scaler: %s: %w", f.v.Path(), err)
-		}
-		data, err := tensors.CopyFlatData[float32](t)
-		if err != nil || len(data) != 1 {
-			return st, fmt.Errorf("grad scaler: %s: want a float32 scalar (%v)", f.v.Path(), err)
-		}
-		f.dst(data[0])
+	x, err := scalarValue(scale)
+	if err != nil {
+		return st, fmt.Errorf("grad scaler: %w", err)
 	}
+	n, err := scalarValue(tracker)
+	if err != nil {
+		return st, fmt.Errorf("grad scaler: %w", err)
+	}
+	st.Scale, st.GrowthTracker = float64(x), int(n)
 	return st, nil
 }
 

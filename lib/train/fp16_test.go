@@ -91,7 +91,7 @@ func TestFP16OverflowSkipsStep(t *testing.T) {
 		if st, err := tr.scaler.State(tr.Model.Store); err != nil || st.Scale != 1<<10 {
 			t.Errorf("accumulation %d: scale after the overflow: %+v %v, want 1024", accum, st, err)
 		}
-		if n, err := appliedUpdates(tr.Model); err != nil || n != 0 {
+		if n, err := optim.AppliedUpdates(tr.Model.Store); err != nil || n != 0 {
 			t.Errorf("accumulation %d: optimizer steps %d %v, want 0", accum, n, err)
 		}
 		if e := tr.History[0]; e.Step != 1 || e.GradNorm != nil {

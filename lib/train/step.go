@@ -219,13 +219,15 @@ func (p *Pending) Result() (StepResult, error) {
 				p.err = fmt.Errorf("train step: %d outputs, want loss, norm, learning rate and skipped", len(p.out))
 				return
 			}
-			v := func(i int) float64 { return float64(tensors.MustCopyFlatData[float32](p.out[i])[0]) }
-			p.res = StepResult{Loss: v(0), GradNorm: v(1), LR: v(2), Skipped: v(3) != 0}
+			p.res = StepResult{Loss: scalar(p.out[0]), GradNorm: scalar(p.out[1]), LR: scalar(p.out[2]), Skipped: scalar(p.out[3]) != 0}
 		}()
 		p.out = nil
 	}
 	return p.res, p.err
 }
+
+// scalar reads a float32 scalar output (GoMLX panics on another shape: callers recover).
+func scalar(t *tensors.Tensor) float64 { return float64(tensors.MustCopyFlatData[float32](t)[0]) }
 
 // IDsTensor packs a rectangular batch of token ids as an int32 tensor [B, T] (gpt2.IDsTensor).
 func IDsTensor(batch [][]int) (*tensors.Tensor, error) { return gpt2.IDsTensor(batch) }
@@ -291,7 +293,7 @@ func (s *accumStep) run(ids *tensors.Tensor, w lrWindow) (res StepResult, done b
 	if err != nil {
 		return res, false, fmt.Errorf("train step: %w", err)
 	}
-	res.Loss = float64(tensors.MustCopyFlatData[float32](out[0])[0])
+	res.Loss = scalar(out[0])
 	s.n++
 	if s.n < s.k {
 		return res, false, nil
@@ -301,8 +303,7 @@ func (s *accumStep) run(ids *tensors.Tensor, w lrWindow) (res StepResult, done b
 	if out, err = s.apply.Call(lrs, k); err != nil {
 		return res, false, fmt.Errorf("train step: %w", err)
 	}
-	v := func(i int) float64 { return float64(tensors.MustCopyFlatData[float32](out[i])[0]) }
-	res.GradNorm, res.LR, res.Skipped = v(0), v(1), v(2) != 0
+	res.GradNorm, res.LR, res.Skipped = scalar(out[0]), scalar(out[1]), scalar(out[2]) != 0
 	return res, true, nil
 }
 

@@ -207,7 +207,7 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 	// applied counts this run's optimizer updates known to be applied: the scheduler's step count (it
 	// lags global_step by the fp16 steps the scaler skipped; resumed, it goes on from the
 	// checkpoint's). The device counts every update the model's optimizer state has seen, base more.
-	base, err := appliedUpdates(t.Model)
+	base, err := optim.AppliedUpdates(t.Model.Store)
 	if err != nil {
 		return nil, err
 	}
@@ -353,24 +353,6 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 	}
 	fmt.Fprintln(log, out)
 	return out, nil
-}
-
-// appliedUpdates is the number of optimizer updates applied to the model so far (the optimizer's
-// step count: 0 before training, restored from a checkpoint on resume).
-func appliedUpdates(m *gpt2.Model) (int, error) {
-	v := m.Store.GetVariable(optim.StatePrefix + "/step")
-	if v == nil {
-		return 0, nil
-	}
-	val, err := v.Value()
-	if err != nil {
-		return 0, fmt.Errorf("trainer: optimizer step count: %w", err)
-	}
-	data, err := tensors.CopyFlatData[float32](val)
-	if err != nil || len(data) != 1 {
-		return 0, fmt.Errorf("trainer: optimizer step count: want a float32 scalar (%v)", err)
-	}
-	return int(data[0]), nil
 }
 
 // scaleNote describes the loss scale after training ("" when it cannot be read).

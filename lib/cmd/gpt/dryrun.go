@@ -13,7 +13,6 @@ import (
 
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/hub"
-	"github.com/gonb-gpt/tutorial/lib/tokenizer"
 	"github.com/gonb-gpt/tutorial/lib/train"
 )
 
@@ -128,13 +127,7 @@ func dryRunConfig(ctx context.Context, in dryRunInput) (*gpt2.Config, error) {
 	}
 	vocab := 0
 	if in.tokenizer != "" {
-		path := in.tokenizer
-		if _, err := os.Stat(path); err != nil {
-			if path, err = resolveModel(ctx, path); err != nil {
-				return nil, err
-			}
-		}
-		tok, err := tokenizer.LoadDir(path)
+		tok, err := loadTokenizer(ctx, in.tokenizer)
 		if err != nil {
 			return nil, err
 		}

@@ -108,13 +108,7 @@ in HF format, with loss.svg.`)
 	if *tokPath == "" {
 		return fmt.Errorf("%w: --tokenizer is required with --config", errUsage)
 	}
-	tpath := *tokPath
-	if _, err := os.Stat(tpath); err != nil {
-		if tpath, err = resolveModel(ctx, tpath); err != nil {
-			return err
-		}
-	}
-	if tok, err = tokenizer.LoadDir(tpath); err != nil {
+	if tok, err = loadTokenizer(ctx, *tokPath); err != nil {
 		return err
 	}
 	if m == nil {
@@ -156,6 +150,17 @@ in HF format, with loss.svg.`)
 	}
 	fmt.Fprintf(stdout, "saved the model (HF format), tokenizer and loss.svg in %s\n", args.OutputDir)
 	return nil
+}
+
+// loadTokenizer loads --tokenizer: a tokenizer.json, a folder holding one, or a hub repository id
+// (downloaded into the hub cache).
+func loadTokenizer(ctx context.Context, path string) (*tokenizer.Tokenizer, error) {
+	if _, err := os.Stat(path); err != nil {
+		if path, err = resolveModel(ctx, path); err != nil {
+			return nil, err
+		}
+	}
+	return tokenizer.LoadDir(path)
 }
 
 // checkArgs validates the TrainingArguments flags before any work, naming the bad one by its flag.
