@@ -28,7 +28,7 @@ vet:
 	$(GO) vet ./...
 
 fmt-check:
-	@out=$$(gofmt -l lib); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l lib docker); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 # HF tokenizers (Rust, its Node binding from npm) to check that our tokenizer.json files load in HF;
 # installed only where the reference data (../shared) is.

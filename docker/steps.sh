@@ -1,29 +1,52 @@
 #!/usr/bin/env bash
 # The build steps of docker/Dockerfile, one function each, so that the image's logic lives in a
-# script that CI can run (`steps.sh check`) even where no Docker engine is available.
+# script that runs without Docker too: `steps.sh check` lints the Dockerfile, docker/rootfs.sh builds
+# the image's root filesystem with these same steps.
 #
-#   steps.sh system   apt packages the image needs (root)
-#   steps.sh user     the non-root user "jupyter" (uid 1000, home /home/jupyter), as DataSphere expects
-#   steps.sh python [12|13]
-#                     a virtualenv in /opt/venv with JupyterLab, nbconvert and jax[cuda12] or
-#                     jax[cuda13] (its PJRT CUDA plugin and NVIDIA libraries; the backend package
-#                     finds them there): the Dockerfile's CUDA argument, else $CUDA, else 12
-#   steps.sh kernel   the GoNB kernel (kernel/install.sh) for the current user
-#   steps.sh warm     compile the project once so the first notebook cell does not wait
-#   steps.sh serve    start JupyterLab on port 8888
-#   steps.sh check    run here what can run without Docker, a GPU or PyPI, and lint the Dockerfile
-#                     ($CUDA, when set, must be a valid CUDA argument too)
+#   steps.sh system        apt packages (root): Python 3.11 with pip, git, gcc, make, tini
+#   steps.sh user          the user jupyter, uid 1000, home /home/jupyter (DataSphere's requirement)
+#   steps.sh python        Jupyter from pip; /usr/local/bin/python3; checks Python is 3.8-3.11
+#   steps.sh cuda 12|13    JAX's PJRT CUDA plugin and its NVIDIA libraries, pinned, into /opt/pjrt
+#   steps.sh kernel        Go modules, GoNB, goimports, gopls, gpt-workspace into $GOPATH (/opt/go); the
+#                          kernel registered system-wide in /usr/local/share/jupyter (root)
+#   steps.sh warm          build the project, print the backend, run the kernel check (user jupyter)
+#   steps.sh serve         the local target's CMD: copy the notebooks to $GPT_WORKDIR/notebooks unless
+#                          there, then JupyterLab on port 8888
+#   steps.sh copy-notebooks DIR
+#                          copy the tutorial's notebooks into DIR unless it already holds notebooks
+#   steps.sh check [DOCKERFILE]
+#                          lint the Dockerfile and this script against DataSphere's requirements
+#
+# TUTORIAL_OFFLINE=1 (set by docker/rootfs.sh, where PyPI cannot be reached): the python step installs
+# Debian's Jupyter packages instead of pip's, and the cuda step installs nothing.
 set -euo pipefail
-export GOTOOLCHAIN=go1.27.3
-export GOEXPERIMENT=simd
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
-APT_PACKAGES="ca-certificates git make gcc libc6-dev python3 python3-venv python3-pip"
+APT_PACKAGES="ca-certificates git make gcc libc6-dev python3 python3-pip tini"
 PIP_PACKAGES="jupyterlab nbconvert nbclient"
-# CUDA major versions the image can be built for (the Dockerfile's ARG CUDA): 12 serves the V100
-# (compute capability 7.0, which CUDA 13 dropped) and newer cards; 13 compute capability ≥ 7.5.
+# Debian's Jupyter, for TUTORIAL_OFFLINE=1: the packages kernel/install.sh installs where Jupyter is missing.
+OFFLINE_PACKAGES="jupyter-client python3-nbclient jupyter-nbconvert python3-ipykernel"
+# DataSphere's requirements (yandex-cloud/docs, datasphere/concepts/docker.md): Python 3.8-3.11, pip,
+# and the user jupyter with uid 1000.
+PYTHON_MIN=3.8
+PYTHON_MAX=3.11
+JUPYTER_USER=jupyter
+JUPYTER_UID=1000
+# The PJRT CUDA plugin: the JAX release whose plugin (PJRT API v0.115) ran this project's GoMLX
+# v0.28.16 / go-xla v0.4.13 on the device check (jax-cuda13-pjrt 0.11.2, docs/benchmarks.md).
+JAX_VERSION=0.11.2
+# CUDA major versions (the Dockerfile's ARG CUDA): 12 serves the V100 (compute capability 7.0, which
+# CUDA 13 dropped) and newer cards; 13 needs compute capability 7.5 or newer.
 CUDA_VERSIONS="12 13"
-VENV=/opt/venv
+PJRT_DIR=/opt/pjrt
+# pip resolves the plugin's NVIDIA libraries for this Python version: the plugin and the libraries
+# are Python-independent binaries that no Python code of the image imports, so their choice must not
+# depend on the image's Python (3.11 for DataSphere), which JAX's newest releases may not serve.
+PJRT_RESOLVE_PYTHON=3.12
+KERNEL_DATA_DIR=/usr/local/share/jupyter
+
+say() { printf '[tutorial-steps] %s\n' "$*" >&2; }
+fail() { echo "docker check: $*" >&2; exit 1; }
 
 step_system() {
   apt-get update -qq
@@ -32,106 +55,244 @@ step_system() {
 }
 
 step_user() {
-  # Ubuntu 24.04 images ship a user "ubuntu" with uid 1000: rename it, or create "jupyter".
-  if id jupyter >/dev/null 2>&1; then return 0; fi
-  if id -nu 1000 >/dev/null 2>&1; then
-    local old
-    old=$(id -nu 1000)
-    usermod -l jupyter -d /home/jupyter -m "$old"
-    groupmod -n jupyter "$(id -gn jupyter)"
-  else
-    useradd -m -u 1000 -s /bin/bash jupyter
+  if id "$JUPYTER_USER" >/dev/null 2>&1; then
+    [ "$(id -u "$JUPYTER_USER")" = "$JUPYTER_UID" ] || { say "user $JUPYTER_USER exists with uid $(id -u "$JUPYTER_USER"), not $JUPYTER_UID"; exit 1; }
+    return 0
   fi
-  install -d -o jupyter -g jupyter "$VENV"
-}
-
-# pip_packages prints the python step's packages for a CUDA major version, or fails naming it.
-pip_packages() {
-  local cuda=$1
-  case " $CUDA_VERSIONS " in
-    *" $cuda "*) echo "$PIP_PACKAGES jax[cuda$cuda]" ;;
-    *) echo "docker: CUDA='$cuda': want one of $CUDA_VERSIONS (docker build --build-arg CUDA=12)" >&2; return 1 ;;
-  esac
+  if getent passwd "$JUPYTER_UID" >/dev/null; then
+    say "uid $JUPYTER_UID belongs to $(getent passwd "$JUPYTER_UID" | cut -d: -f1): DataSphere needs it for $JUPYTER_USER"; exit 1
+  fi
+  # DataSphere's own command for it (known issue "TestsFailure").
+  useradd -ms /bin/bash --uid "$JUPYTER_UID" "$JUPYTER_USER"
 }
 
 step_python() {
-  local packages
-  packages=$(pip_packages "${1:-${CUDA:-12}}")
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --no-cache-dir -q $packages
-  chown -R jupyter:jupyter "$VENV"
+  if [ "${TUTORIAL_OFFLINE:-}" = 1 ]; then
+    say "TUTORIAL_OFFLINE=1: Debian's Jupyter packages instead of pip's $PIP_PACKAGES"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $OFFLINE_PACKAGES
+    rm -rf /var/lib/apt/lists/*
+  else
+    PIP_BREAK_SYSTEM_PACKAGES=1 python3 -m pip install --no-cache-dir -q $PIP_PACKAGES
+  fi
+  # DataSphere's example images link the interpreter here.
+  [ -e /usr/local/bin/python3 ] || ln -s /usr/bin/python3 /usr/local/bin/python3
+  /usr/local/bin/python3 - "$PYTHON_MIN" "$PYTHON_MAX" <<'PY'
+import subprocess, sys
+lo, hi = (tuple(map(int, v.split("."))) for v in sys.argv[1:])
+if not lo <= sys.version_info[:2] <= hi:
+    sys.exit("python3 is %d.%d: DataSphere needs %s to %s" % (sys.version_info[:2] + tuple(sys.argv[1:])))
+subprocess.run([sys.executable, "-m", "pip", "--version"], check=True, stdout=subprocess.DEVNULL)
+print("python3 %d.%d.%d with pip" % sys.version_info[:3])
+PY
+}
+
+# cuda_package prints the pip requirement of the CUDA step for a CUDA major version, or fails naming it.
+cuda_package() {
+  case " $CUDA_VERSIONS " in
+    *" $1 "*) echo "jax-cuda$1-plugin[with-cuda]==$JAX_VERSION" ;;
+    *) echo "docker: CUDA='$1': want one of $CUDA_VERSIONS (docker build --build-arg CUDA=12)" >&2; return 1 ;;
+  esac
+}
+
+step_cuda() {
+  local cuda=${1:-12} package
+  package=$(cuda_package "$cuda")
+  if [ "${TUTORIAL_OFFLINE:-}" = 1 ]; then
+    say "TUTORIAL_OFFLINE=1: no PyPI here, so no $package (the notebooks run on the pure-Go backend)"
+    return 0
+  fi
+  # The plugin package's own dependency list (its "with-cuda" extra) picks the NVIDIA libraries;
+  # lib/backend finds the plugin and the libraries under GPT_SITE_PACKAGES=$PJRT_DIR.
+  python3 -m pip install --no-cache-dir -q --target "$PJRT_DIR" --python-version "$PJRT_RESOLVE_PYTHON" \
+    --only-binary=:all: "$package"
+  [ -f "$PJRT_DIR/jax_plugins/xla_cuda$cuda/xla_cuda_plugin.so" ] || { say "$package installed no xla_cuda_plugin.so"; exit 1; }
 }
 
 step_kernel() {
-  bash kernel/install.sh
+  : "${GOPATH:?the image sets GOPATH (outside /home/jupyter)}"
+  go mod download
+  (cd kernel/tools && go mod download)
+  GOBIN="$GOPATH/bin" JUPYTER_DATA_DIR="$KERNEL_DATA_DIR" bash kernel/install.sh --no-check
+  # The user builds the notebooks' programs (GOCACHE) and may fetch more modules.
+  chown -R "$JUPYTER_USER:$JUPYTER_USER" "$GOPATH"
 }
 
 step_warm() {
   go build ./...
   go run ./lib/cmd/gpt backend
+  # Jupyter's runtime files (connection files) of the check go to a temporary folder, not the home.
+  local runtime
+  runtime=$(mktemp -d)
+  JUPYTER_RUNTIME_DIR=$runtime bash kernel/install.sh --check
+  rm -rf "$runtime"
+}
+
+step_copy_notebooks() {
+  local dest=${1:?usage: steps.sh copy-notebooks DIR} src=${GPT_TUTORIAL_DIR:-/opt/tutorial}/notebooks
+  if compgen -G "$dest/*.ipynb" >/dev/null; then
+    say "$dest already holds notebooks: left as they are"
+    return 0
+  fi
+  mkdir -p "$dest"
+  cp "$src"/*.ipynb "$dest"/
+  say "copied the tutorial's notebooks to $dest"
 }
 
 step_serve() {
+  local work=${GPT_WORKDIR:-$HOME/work}
+  step_copy_notebooks "$work/notebooks"
   exec jupyter lab --ip=0.0.0.0 --port=8888 --no-browser --ServerApp.root_dir="$HOME"
 }
 
-# step_check runs, on a machine without Docker, what the image's steps do that can run here.
+# --- check ---------------------------------------------------------------------------------------
+
+# python_of prints the Python minor version an external base image ships, or nothing when unknown.
+python_of() {
+  case "$1" in
+    debian:bullseye*) echo 3.9 ;;
+    debian:bookworm*) echo 3.11 ;;
+    debian:trixie*) echo 3.13 ;;
+    ubuntu:20.04 | *-ubuntu20.04) echo 3.8 ;;
+    ubuntu:22.04 | *-ubuntu22.04) echo 3.10 ;;
+    ubuntu:24.04 | *-ubuntu24.04) echo 3.12 ;;
+    python:3.*) echo "$1" | sed -n 's/^python:\(3\.[0-9]*\).*/\1/p' ;;
+  esac
+}
+
+# version_le A B: A <= B for major.minor versions.
+version_le() { [ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" = "$1" ]; }
+
+# instructions prints the Dockerfile's instructions, continuation lines joined, as
+# "STAGE<TAB>LINE<TAB>KEYWORD<TAB>ARGUMENTS"; STAGE is "-" before the first FROM.
+instructions() {
+  awk 'BEGIN { stage = "-"; OFS = "\t" }
+    /^[[:space:]]*#/ || /^[[:space:]]*$/ { if (cont == "") next }
+    {
+      line = $0
+      if (cont != "") { line = cont " " line; n = start } else { n = NR }
+      if (line ~ /\\$/) { sub(/\\$/, "", line); cont = line; start = n; next }
+      cont = ""
+      sub(/^[[:space:]]+/, "", line); gsub(/[[:space:]]+/, " ", line)
+      kw = toupper(line); sub(/ .*/, "", kw)
+      args = line; sub(/^[^ ]+ ?/, "", args)
+      if (kw == "FROM") { stage = args; sub(/.* [Aa][Ss] /, "", stage) }
+      print stage, n, kw, args
+    }' "$1"
+}
+
+# stage_chain prints the stage names from STAGE back to its external base image, one per line.
+stage_chain() {
+  local stage=$1 base
+  while :; do
+    echo "$stage"
+    base=$(awk -F'\t' -v s="$stage" '$1 == s && $3 == "FROM" { print $4 }' <<<"$table" | sed 's/ [Aa][Ss] .*//')
+    [ -n "$base" ] || fail "no stage '$stage'"
+    if ! awk -F'\t' -v s="$base" '$1 == s' <<<"$table" | grep -q .; then echo "$base"; return 0; fi
+    stage=$base
+  done
+}
+
+# in_chain KEYWORD STAGE...: the instructions of that keyword in the given stages.
+in_chain() {
+  local kw=$1; shift
+  local s
+  for s in "$@"; do awk -F'\t' -v s="$s" -v k="$kw" '$1 == s && $3 == k { print $4 }' <<<"$table"; done
+}
+
+table=
 step_check() {
-  local dockerfile=$here/Dockerfile
-  # Every RUN/CMD of the Dockerfile calls a step defined here.
-  # A call: the step's name, then only build arguments ("${CUDA}") as its arguments.
-  local steps call='^\(RUN\|CMD\) \[*"*tutorial-steps"*,* *"*\([a-z]*\)"*\]*\( "\${[A-Z_]*}"\)*$'
-  steps=$(sed -n "s/$call/\2/p" "$dockerfile")
-  [ -n "$steps" ] || { echo "docker check: no tutorial-steps calls found in $dockerfile" >&2; exit 1; }
-  for s in $steps; do
-    declare -F "step_$s" >/dev/null || { echo "docker check: Dockerfile calls unknown step '$s'" >&2; exit 1; }
-  done
-  if grep '^RUN ' "$dockerfile" | grep -v "$call" >/dev/null; then
-    echo "docker check: a RUN line of the Dockerfile is not a call of steps.sh" >&2; exit 1
-  fi
-  grep -q '^USER jupyter' "$dockerfile" || { echo "docker check: the image must not run as root" >&2; exit 1; }
-  grep -q '^EXPOSE 8888' "$dockerfile" || { echo "docker check: port 8888 is not exposed" >&2; exit 1; }
-  check_cuda "$dockerfile"
-  # The apt packages exist (simulated install: nothing is changed).
-  if command -v apt-get >/dev/null 2>&1; then
-    apt-get install -s -qq $APT_PACKAGES >/dev/null || { echo "docker check: apt cannot install: $APT_PACKAGES" >&2; exit 1; }
-  fi
-  # The user step, in a throw-away root: skipped here (it edits /etc/passwd); the kernel and warm
-  # steps run for real as part of `make test` (kernel/install.sh, go build, gpt backend).
-  echo "docker check: Dockerfile steps ($(echo $steps | tr '\n' ' ')) are defined; apt packages resolve;" \
-    "ARG CUDA (default $cuda_default) picks the base image and jax[cuda12|cuda13]." \
-    "Not run here: the python step (needs PyPI) and the image build itself (needs a Docker engine)."
-}
+  local dockerfile=${1:-$here/Dockerfile}
+  [ -f "$dockerfile" ] || fail "no $dockerfile"
+  local ignore=${DOCKERIGNORE:-$(dirname "$dockerfile")/../.dockerignore}
+  table=$(instructions "$dockerfile")
+  local last
+  last=$(awk -F'\t' '$3 == "FROM" { s = $1 } END { print s }' <<<"$table")
 
-# check_cuda checks the Dockerfile's CUDA argument: declared with a valid default before the first
-# FROM, one base-image stage per version, the final stage chosen by it, and passed to the python step.
-cuda_default=
-fail() { echo "docker check: $*" >&2; exit 1; }
-check_cuda() {
-  local dockerfile=$1 first_from arg_line
-  first_from=$(grep -n '^FROM ' "$dockerfile" | head -1 | cut -d: -f1 || true)
-  arg_line=$(grep -n '^ARG CUDA=' "$dockerfile" | head -1 | cut -d: -f1 || true)
-  [ -n "$arg_line" ] && [ "$arg_line" -lt "${first_from:-0}" ] || fail "ARG CUDA=… must come before the first FROM"
-  cuda_default=$(sed -n 's/^ARG CUDA=\([^ ]*\)$/\1/p' "$dockerfile" | head -1)
-  pip_packages "$cuda_default" >/dev/null || fail "ARG CUDA's default is not a valid version"
-  if [ -n "${CUDA:-}" ]; then pip_packages "$CUDA" >/dev/null || exit 1; fi
+  # Every RUN is a call of a step defined here, its arguments only build arguments ("${CUDA}").
+  local run step
+  while IFS= read -r run; do
+    [[ $run =~ ^tutorial-steps\ ([a-z]+)(\ \"\$\{[A-Z_]+\}\")*$ ]] || fail "a RUN is not a call of steps.sh: RUN $run"
+    step=${BASH_REMATCH[1]}
+    declare -F "step_$step" >/dev/null || fail "the Dockerfile calls unknown step '$step'"
+  done < <(awk -F'\t' '$3 == "RUN" { print $4 }' <<<"$table")
+
+  # The DataSphere target: the last stage (what DataSphere builds), no service to start.
+  [ "$last" = datasphere ] || fail "the last stage must be 'datasphere' (DataSphere builds the last stage), not '$last'"
+  local chain base python
+  mapfile -t chain < <(stage_chain datasphere)
+  base=${chain[-1]}; unset 'chain[-1]'
+  python=$(python_of "$base")
+  [ -n "$python" ] || fail "base image '$base': its Python version is unknown to steps.sh (python_of)"
+  version_le "$PYTHON_MIN" "$python" && version_le "$python" "$PYTHON_MAX" ||
+    fail "base image '$base' ships Python $python: DataSphere needs $PYTHON_MIN to $PYTHON_MAX"
+  if in_chain CMD "${chain[@]}" | grep -q . || in_chain ENTRYPOINT "${chain[@]}" | grep -q .; then
+    fail "the datasphere stage starts a service (CMD or ENTRYPOINT in ${chain[*]}): DataSphere's start test fails such an image (TestsFailure)"
+  fi
+  local s
+  for s in user python; do
+    in_chain RUN "${chain[@]}" | grep -qx "tutorial-steps $s" || fail "the datasphere stage does not run the '$s' step"
+  done
+  [ "$JUPYTER_USER" = jupyter ] && [ "$JUPYTER_UID" = 1000 ] || fail "the user step must create jupyter with uid 1000, not $JUPYTER_USER/$JUPYTER_UID"
+
+  # The local target: JupyterLab under tini, not as root, on port 8888.
+  local lchain
+  mapfile -t lchain < <(stage_chain local)
+  unset 'lchain[-1]'
+  local user
+  user=$(for ((i = ${#lchain[@]} - 1; i >= 0; i--)); do in_chain USER "${lchain[i]}"; done | tail -1)
+  [ -n "$user" ] && [ "$user" != root ] && [ "$user" != 0 ] || fail "the local stage runs as root (USER '${user:-unset}')"
+  in_chain EXPOSE "${lchain[@]}" | grep -qx 8888 || fail "the local stage does not expose 8888"
+  in_chain ENTRYPOINT local | grep -qx '\["tini", "--"\]' || fail "the local stage's ENTRYPOINT must be [\"tini\", \"--\"]"
+  in_chain CMD local | grep -qx '\["tutorial-steps", "serve"\]' || fail "the local stage's CMD must be [\"tutorial-steps\", \"serve\"]"
+  [[ " $APT_PACKAGES " == *" tini "* ]] || fail "tini is not among the apt packages"
+
+  # Nothing installed under /home/jupyter: it may be mounted over (GoNB issues 35, 59, 94, 125, 175).
+  local dest kv
+  while IFS= read -r dest; do
+    [[ $dest == /home/* ]] && fail "COPY or ADD into $dest: nothing may be installed under /home"
+  done < <(awk -F'\t' '$3 == "COPY" || $3 == "ADD" { n = split($4, w, " "); print w[n] }' <<<"$table")
+  for kv in $(in_chain ENV "${chain[@]}" "${lchain[@]}"); do
+    case "$kv" in
+      GPT_WORKDIR=*) ;; # the user's files
+      *=/home/* | *=*:/home/*) fail "ENV $kv points under /home: tools and caches belong outside it" ;;
+    esac
+  done
   local v
-  for v in $CUDA_VERSIONS; do
-    grep -Eq "^FROM nvidia/cuda:$v\.[0-9.]+-cudnn-runtime-ubuntu[0-9.]+ AS cuda$v\$" "$dockerfile" ||
-      fail "no base-image stage 'FROM nvidia/cuda:$v.x-cudnn-runtime-… AS cuda$v'"
+  for v in GOPATH GOCACHE; do
+    in_chain ENV "${chain[@]}" | tr ' ' '\n' | grep -q "^$v=/" || fail "ENV $v is not set to an absolute path (Go's default is under the home folder)"
   done
-  grep -q '^FROM cuda${CUDA}$' "$dockerfile" || fail "the image's stage must be 'FROM cuda\${CUDA}'"
-  # ARG CUDA again inside the final stage (a FROM ends an ARG's scope), before the python step,
-  # which takes it as its argument.
-  local final_from python_line
-  final_from=$(grep -n '^FROM cuda${CUDA}$' "$dockerfile" | cut -d: -f1 || true)
-  python_line=$(grep -n '^RUN tutorial-steps python "${CUDA}"$' "$dockerfile" | cut -d: -f1 || true)
-  [ -n "$python_line" ] || fail "the python step must be 'RUN tutorial-steps python \"\${CUDA}\"'"
-  awk -v a="$final_from" -v b="$python_line" 'NR > a && NR < b && /^ARG CUDA$/ { found = 1 } END { exit !found }' "$dockerfile" ||
-    fail "'ARG CUDA' must be declared in the final stage, before the python step"
+
+  # The build context leaves out history, artifacts and build outputs.
+  [ -f "$ignore" ] || fail "no .dockerignore ($ignore)"
+  for v in .git work build; do
+    grep -qx "$v" "$ignore" || fail ".dockerignore does not leave out $v"
+  done
+
+  # CUDA: ARG CUDA with a valid default before the first FROM, passed to the cuda step; JAX pinned.
+  local default
+  default=$(awk -F'\t' '$1 == "-" && $3 == "ARG" && $4 ~ /^CUDA=/ { sub(/^CUDA=/, "", $4); print $4 }' <<<"$table")
+  [ -n "$default" ] || fail "ARG CUDA=… must come before the first FROM"
+  cuda_package "$default" >/dev/null || fail "ARG CUDA's default is not a valid version"
+  if [ -n "${CUDA:-}" ]; then cuda_package "$CUDA" >/dev/null || exit 1; fi
+  s=$(awk -F'\t' '$3 == "RUN" && $4 == "tutorial-steps cuda \"${CUDA}\"" { print $1 }' <<<"$table")
+  [ -n "$s" ] || fail "the cuda step must be 'RUN tutorial-steps cuda \"\${CUDA}\"'"
+  awk -F'\t' -v s="$s" '$1 == s && $3 == "ARG" && $4 == "CUDA" { a = 1 } $1 == s && $3 == "RUN" && $4 ~ /cuda/ { exit !a } ' <<<"$table" ||
+    fail "'ARG CUDA' must be declared in stage '$s' before the cuda step (a FROM ends an ARG's scope)"
+  [[ $JAX_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "JAX_VERSION '$JAX_VERSION' is not an exact version"
+
+  # The apt packages exist (a simulated install: nothing is changed).
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get install -s -qq $APT_PACKAGES $OFFLINE_PACKAGES >/dev/null || fail "apt cannot install: $APT_PACKAGES $OFFLINE_PACKAGES"
+  fi
+  echo "docker check: $(basename "$dockerfile") passes: datasphere stage on $base (Python $python), no CMD/ENTRYPOINT;" \
+    "local stage under tini as '$user' on 8888; nothing under /home; .dockerignore; CUDA $default by default, jax $JAX_VERSION"
 }
 
+# Sourced (docker/rootfs.sh reads the Dockerfile with the functions above), it only defines them.
+[[ ${BASH_SOURCE[0]} == "$0" ]] || return 0
 case "${1:-}" in
-  system|user|python|kernel|warm|serve|check) step="step_$1"; shift; "$step" "$@" ;;
+  system | user | python | cuda | kernel | warm | serve | check) step="step_$1"; shift; "$step" "$@" ;;
+  copy-notebooks) shift; step_copy_notebooks "$@" ;;
   *) sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2 ;;
 esac

@@ -5,9 +5,16 @@
 #                                # goimports and gopls from the pinned module versions, register the
 #                                # kernel "gonb" with the environment it needs, then run a cell in it.
 #   kernel/install.sh --check    # only run the check.
+#   kernel/install.sh --no-check # only install (the Docker image checks as its user later).
+#
+# Besides gonb, it installs kernel/gpt-workspace, which the notebooks' first cell runs to find this
+# module, and writes GPT_TUTORIAL_DIR (this repository) into the kernel's environment for it.
 #
 # Environment: GOBIN (where the binaries go; default $(go env GOPATH)/bin), JUPYTER_DATA_DIR (where
-# Jupyter looks for kernels; default ~/.local/share/jupyter).
+# Jupyter looks for kernels; default ~/.local/share/jupyter; the image uses /usr/local/share/jupyter).
+# GOPATH, GOMODCACHE, GOCACHE and GPT_SITE_PACKAGES, when set, are written into the kernel's
+# environment too: Jupyter servers that do not pass their own environment on still find the toolchain,
+# the module cache and the CUDA plugin.
 set -euo pipefail
 export GOTOOLCHAIN=go1.27.3
 export GOEXPERIMENT=simd
@@ -60,6 +67,7 @@ install_kernel() {
   go build -o "$bin/gonb" github.com/janpfeifer/gonb
   go build -o "$bin/goimports" golang.org/x/tools/cmd/goimports
   (cd kernel/tools && go build -o "$bin/gopls" golang.org/x/tools/gopls)
+  install -m 755 kernel/gpt-workspace "$bin/gpt-workspace"
   PATH="$bin:$PATH" "$bin/gonb" --install --force_copy --logtostderr 2>&1 | sed 's/^/[gonb] /' >&2
   local datadir=${JUPYTER_DATA_DIR:-$HOME/.local/share/jupyter}
   local spec=$datadir/kernels/gonb/kernel.json
@@ -67,9 +75,9 @@ install_kernel() {
   # The kernel's environment: the pinned Go toolchain, and PATH with go, gonb's helpers and goimports.
   local godir
   godir=$(dirname "$(command -v go)")
-  "$(jupyter_python)" - "$spec" "$bin" "$godir" <<'PY'
-import json, sys
-spec, bindir, godir = sys.argv[1:]
+  "$(jupyter_python)" - "$spec" "$bin" "$godir" "$root" <<'PY'
+import json, os, sys
+spec, bindir, godir, root = sys.argv[1:]
 with open(spec) as f:
     cfg = json.load(f)
 cfg["display_name"] = "Go (gonb)"
@@ -77,10 +85,13 @@ env = cfg.setdefault("env", {})
 env["GOTOOLCHAIN"] = "go1.27.3"
 env["GOEXPERIMENT"] = "simd"  # GoMLX's SIMD kernels for the pure-Go backend
 env["PATH"] = bindir + ":" + godir + ":${PATH}"
+env["GPT_TUTORIAL_DIR"] = root  # for gpt-workspace, when a notebook is outside any clone
+for k in ("GOPATH", "GOMODCACHE", "GOCACHE", "GPT_SITE_PACKAGES"):
+    if os.environ.get(k):
+        env[k] = os.environ[k]
 tmp = spec + ".tmp"
 with open(tmp, "w") as f:
     json.dump(cfg, f, indent=1)
-import os
 os.replace(tmp, spec)
 PY
   say "kernel registered: $spec"
@@ -93,6 +104,7 @@ check_kernel() {
 
 case "${1:-}" in
   --check) ensure_jupyter; check_kernel ;;
+  --no-check) ensure_jupyter; install_kernel ;;
   "") ensure_jupyter; install_kernel; check_kernel ;;
-  *) say "usage: kernel/install.sh [--check]"; exit 2 ;;
+  *) say "usage: kernel/install.sh [--check|--no-check]"; exit 2 ;;
 esac

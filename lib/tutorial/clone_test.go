@@ -61,9 +61,44 @@ func TestFreshClone(t *testing.T) {
 		t.Errorf("gpt scrape --mirror builtin in the clone:\n%s", out)
 	}
 
-	run(clone, "go", "run", "./lib/cmd/gpt", "notebooks", "--mode", "quick", "--out", filepath.Join(tmp, "executed"), "notebooks/01_corpus.ipynb")
+	// The clone's library says so in every cell that imports it: the notebook inside the clone must
+	// build against the clone (gpt-workspace searches up from the notebook), not against the
+	// checkout the kernel was installed from.
+	const marker = "library-of-the-fresh-clone"
+	if err := os.WriteFile(filepath.Join(clone, "lib", "tutorial", "zz_marker.go"),
+		[]byte("package tutorial\n\nimport \"fmt\"\n\nfunc init() { fmt.Println(\""+marker+"\") }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	executed := filepath.Join(tmp, "executed")
+	run(clone, "go", "run", "./lib/cmd/gpt", "notebooks", "--mode", "quick", "--out", executed, "notebooks/01_corpus.ipynb")
 	// The notebook wrote its dataset into the clone's own work folder.
 	if st, err := os.Stat(filepath.Join(clone, "work", "dataset.txt")); err != nil || st.Size() < 100_000 {
 		t.Errorf("the quick notebook 01 in the clone left no work/dataset.txt: %v", err)
+	}
+	if out, err := os.ReadFile(filepath.Join(executed, "01_corpus.ipynb")); err != nil || !strings.Contains(string(out), marker) {
+		t.Errorf("notebook 01 in the clone did not build against the clone's library (no %q in its outputs; %v)", marker, err)
+	}
+
+	// Copied out of any repository (as into a DataSphere project folder), the notebook builds against
+	// the repository the kernel was installed from (GPT_TUTORIAL_DIR in the kernel's environment) and
+	// keeps its artifacts in work/ beside it.
+	project := filepath.Join(tmp, "project")
+	nb, err := os.ReadFile(filepath.Join(clone, "notebooks", "01_corpus.ipynb"))
+	if err == nil {
+		err = os.MkdirAll(project, 0o755)
+	}
+	if err == nil {
+		err = os.WriteFile(filepath.Join(project, "01_corpus.ipynb"), nb, 0o644)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(tmp, "executed-copy")
+	run(clone, "go", "run", "./lib/cmd/gpt", "notebooks", "--mode", "quick", "--out", copied, filepath.Join(project, "01_corpus.ipynb"))
+	if st, err := os.Stat(filepath.Join(project, "work", "dataset.txt")); err != nil || st.Size() < 100_000 {
+		t.Errorf("notebook 01 copied to %s left no work/dataset.txt beside it: %v", project, err)
+	}
+	if out, err := os.ReadFile(filepath.Join(copied, "01_corpus.ipynb")); err != nil || strings.Contains(string(out), marker) {
+		t.Errorf("notebook 01 outside any repository built against the clone, not the kernel's repository (%v)", err)
 	}
 }

@@ -23,7 +23,9 @@ type Params struct {
 	// Quick runs everything small on local data (GPT_QUICK=1): minutes on a CPU.
 	Quick bool
 	// WorkDir holds the artifacts: dataset.txt, tokenizer.json, checkpoints, the hub cache
-	// (GPT_WORKDIR; default work/ at the repository's root).
+	// (GPT_WORKDIR; default work/ at the root of the repository the notebook is in, or work/ beside
+	// the notebook when it was copied out of one — a DataSphere project folder, say — so the
+	// artifacts stay with the notebooks that made them).
 	WorkDir string
 
 	// VocabSize of the tutorial's BPE (GPT_VOCAB_SIZE).
@@ -280,21 +282,49 @@ func (p *Params) String() string {
 		mode, p.Show(p.WorkDir), p.NLayer, p.NEmbd, p.NHead, p.NPositions, p.BlockSize, p.ModelID)
 }
 
-// repoRoot finds the repository (the folder with go.mod) from the working directory — GoNB runs
-// cells in a temporary folder but sets GONB_DIR to the notebook's.
-func repoRoot() string {
-	start := os.Getenv("GONB_DIR")
-	if start == "" {
-		start, _ = os.Getwd()
+// Module is this repository's Go module path: the line that marks its go.mod.
+const Module = "github.com/gonb-gpt/tutorial"
+
+// notebookDir is where the notebook (or the command) runs from: GoNB runs each cell in a temporary
+// folder but sets GONB_DIR to the notebook's.
+func notebookDir() string {
+	if d := os.Getenv("GONB_DIR"); d != "" {
+		return d
 	}
-	for d := start; ; d = filepath.Dir(d) {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+	d, _ := os.Getwd()
+	return d
+}
+
+// findRepo returns the tutorial's repository that holds dir (the nearest folder at or above it
+// whose go.mod declares [Module]), or "" when dir is not inside one.
+func findRepo(dir string) string {
+	for d := dir; d != ""; d = filepath.Dir(d) {
+		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && declaresModule(data) {
 			return d
 		}
 		if filepath.Dir(d) == d {
-			return start
+			return ""
 		}
 	}
+	return ""
+}
+
+func declaresModule(gomod []byte) bool {
+	for l := range strings.SplitSeq(string(gomod), "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "module" && strings.Trim(f[1], `"`) == Module {
+			return true
+		}
+	}
+	return false
+}
+
+// repoRoot is the repository the notebook runs in, else the notebook's own folder.
+func repoRoot() string {
+	dir := notebookDir()
+	if r := findRepo(dir); r != "" {
+		return r
+	}
+	return dir
 }
 
 //go:embed rugpt3tok/vocab.json rugpt3tok/merges.txt rugpt3tok/special_tokens_map.json

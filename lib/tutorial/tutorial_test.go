@@ -304,3 +304,38 @@ func TestCommittedNotebooksShowNoMachinePaths(t *testing.T) {
 		}
 	}
 }
+
+// Without GPT_WORKDIR the work folder is work/ at the root of the tutorial's repository that holds
+// the notebook — skipping a go.mod of another module in between — or work/ beside a notebook
+// copied out of any repository (a DataSphere project folder).
+func TestDefaultWorkDir(t *testing.T) {
+	tmp := t.TempDir()
+	write := func(path, data string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repo := filepath.Join(tmp, "clone")
+	write(filepath.Join(repo, "go.mod"), "// the tutorial\nmodule "+Module+"\n\ngo 1.27\n")
+	write(filepath.Join(repo, "notebooks", "mine", "go.mod"), "module example.com/mine\n")
+	copied := filepath.Join(tmp, "project", "notebooks")
+	write(filepath.Join(tmp, "project", "go.mod"), "module github.com/gonb-gpt/tutorial/extra\n")
+	for _, c := range []struct{ gonbDir, want string }{
+		{filepath.Join(repo, "notebooks"), filepath.Join(repo, "work")},
+		{filepath.Join(repo, "notebooks", "mine"), filepath.Join(repo, "work")},
+		{copied, filepath.Join(copied, "work")},
+	} {
+		t.Setenv("GONB_DIR", c.gonbDir)
+		p, err := Parse(func(string) string { return "" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.WorkDir != c.want {
+			t.Errorf("notebook in %s: work folder %s, want %s", c.gonbDir, p.WorkDir, c.want)
+		}
+	}
+}
