@@ -5,7 +5,7 @@ export GOTOOLCHAIN := go1.27.3
 export GOEXPERIMENT := simd
 GO ?= go
 
-.PHONY: tutorial params test kernel vet fmt-check unit unit-no-shared notebooks hf-anchor device-check device-prepare
+.PHONY: tutorial params test kernel vet fmt-check unit unit-no-shared notebooks hf-anchor device-check device-prepare image-check
 
 SHARED ?= ../shared
 HF_DIR := build/hf-tokenizers
@@ -51,6 +51,11 @@ unit-no-shared:
 
 notebooks:
 	$(GO) run ./lib/cmd/gpt notebooks --mode quick
+
+## image-check: build the Docker image's root filesystem without Docker (root, debootstrap) and check it
+## from the inside: the kernel, and notebook 01 in a DataSphere-like project folder (docker/README.md).
+image-check:
+	bash docker/rootfs.sh
 
 ## device-check: the GPU check (XLA CUDA against PyTorch, parity, interop); on a machine without a GPU
 ## the same steps on the pure-Go backend at tiny sizes. Results in build/device-check/results.md.

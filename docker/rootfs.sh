@@ -5,13 +5,15 @@
 #
 #   FROM debian:bookworm-slim   debootstrap --variant=minbase bookworm (the same Debian release and
 #                               archive; the slim image is a minbase system with docs trimmed)
-#   COPY --from=golang:1.26-…   the Go 1.26 toolchain of this machine (/usr/local/go), for the image's
+#   COPY --from=golang:1.26-…   this machine's Go (/usr/local/go, 1.26 here): only its switch to the
+#                               pinned go1.27.3 matters
 #   COPY, COPY --chown          the build context, less what .dockerignore leaves out
 #   ARG, ENV, WORKDIR, USER     as Docker: ARG values reach RUN as environment variables
 #   RUN                         in a chroot, as the current USER, with only the image's environment
 #
-# with one difference: PyPI cannot be reached here, so the steps run with TUTORIAL_OFFLINE=1 (the
-# python step installs Debian's Jupyter packages instead of pip's; the cuda step installs nothing).
+# with two differences, both for this machine's network: PyPI cannot be reached, so the steps run
+# with TUTORIAL_OFFLINE=1 (the python step installs Debian's Jupyter packages instead of pip's; the
+# cuda step installs nothing); and the RUN steps trust this machine's CA certificates.
 # Then, as the user jupyter: Python and pip, uid 1000, a home holding nothing but the skeleton files,
 # the kernel registered system-wide; with an empty folder mounted over /home/jupyter (as DataSphere
 # or a volume does), the kernel check; and notebook 01 copied into a DataSphere-like project folder,
@@ -59,8 +61,8 @@ base=${chain[-1]}
 unset 'chain[-1]'
 [ "$base" = debian:bookworm-slim ] || die "base image '$base': rootfs.sh builds only debian:bookworm-slim"
 command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
-rm -rf "$root"
-mkdir -p "$root"
+rm -rf "$root" "$root.logs"
+mkdir -p "$root" "$root.logs"
 start=$SECONDS
 log "FROM $base: debootstrap --variant=minbase bookworm $root"
 debootstrap --variant=minbase bookworm "$root" "$mirror" >"$root.debootstrap.log" 2>&1 ||
@@ -86,6 +88,9 @@ mount_in --bind /dev "$root/dev"
 mount_in -t devpts devpts "$root/dev/pts" -o newinstance,ptmxmode=0666 2>/dev/null || true
 mount_in -t tmpfs tmpfs "$root/tmp"
 chmod 1777 "$root/tmp"
+# This machine's CA certificates, for the downloads of the RUN steps (Go's toolchain and modules): the
+# network here may inspect TLS with its own CA. In /tmp, a mount that does not stay in the image.
+cp /etc/ssl/certs/ca-certificates.crt "$root/tmp/host-ca-certificates.crt"
 
 # --- the stages' instructions --------------------------------------------------------------------
 declare -A args=() env=()
@@ -101,7 +106,7 @@ inside() {
   local who=$1 uid gid home; shift
   uid=$(chroot "$root" id -u "$who") gid=$(chroot "$root" id -g "$who")
   home=$(chroot "$root" getent passwd "$who" | cut -d: -f6)
-  local e=(HOME="$home" TUTORIAL_OFFLINE=1) k
+  local e=(HOME="$home" TUTORIAL_OFFLINE=1 SSL_CERT_FILE=/tmp/host-ca-certificates.crt) k
   for k in "${!env[@]}"; do e+=("$k=${env[$k]}"); done
   for k in "${!args[@]}"; do e+=("$k=${args[$k]}"); done
   chroot --userspec="$uid:$gid" "$root" /usr/bin/env -i "${e[@]}" /bin/sh -c "cd '$workdir' && $*"
@@ -137,10 +142,14 @@ for stage in $(printf '%s\n' "${chain[@]}" | tac); do
       COPY)
         read -ra w <<<"$rest"
         own=
-        if [[ ${w[0]} == --from=golang:1.26* ]]; then
-          grep -q '^go1\.26' /usr/local/go/VERSION 2>/dev/null || die "line $line: COPY ${w[0]}: no Go 1.26 in /usr/local/go here"
+        if [[ ${w[0]} == --from=golang:* ]]; then
+          # The bootstrap Go: only its toolchain switch matters (GOTOOLCHAIN fetches go1.27.3), so
+          # another version than the image's serves too.
+          goroot=/usr/local/go
+          [ -x $goroot/bin/go ] || goroot=$(GOTOOLCHAIN=local go env GOROOT 2>/dev/null) || die "line $line: no Go here to copy"
+          log "COPY ${w[0]}: $(head -1 "$goroot/VERSION") from $goroot"
           mkdir -p "$root$(dirname "${w[2]}")"
-          cp -a /usr/local/go "$root${w[2]}"
+          cp -a "$goroot" "$root${w[2]}"
           continue
         fi
         [[ ${w[0]} == --chown=* ]] && { own=${w[0]#--chown=}; w=("${w[@]:1}"); }
@@ -149,10 +158,10 @@ for stage in $(printf '%s\n' "${chain[@]}" | tac); do
       WORKDIR) workdir=$rest; mkdir -p "$root$workdir" ;;
       USER) user=$rest ;;
       RUN)
-        log "RUN $rest (as $user)"
         s=$SECONDS
-        inside "$user" "$rest" || die "line $line: RUN $rest"
-        log "  done in $((SECONDS - s)) s" ;;
+        steplog=$root.logs/$(printf '%02d' "$line")-${rest//[^a-z]/_}.log
+        inside "$user" "$rest" >"$steplog" 2>&1 || { tail -30 "$steplog" >&2; die "line $line: RUN $rest (log: $steplog)"; }
+        log "RUN $rest (as $user): $((SECONDS - s)) s" ;;
       EXPOSE | CMD | ENTRYPOINT) log "$kw $rest (recorded; a container would start it)" ;;
       *) die "line $line: $kw is not supported by rootfs.sh" ;;
     esac
@@ -173,7 +182,7 @@ ok "$(inside jupyter 'python3 --version') with $(inside jupyter 'python3 -m pip 
 extra=$(comm -13 <(ls -A "$root/etc/skel" | sort) <(ls -A "$root/home/jupyter" | sort))
 [ -z "$extra" ] || die "/home/jupyter holds more than the skeleton files: $extra"
 ok "/home/jupyter holds only the skeleton files ($(ls -A "$root/home/jupyter" | tr '\n' ' '))"
-inside jupyter 'jupyter kernelspec list' | grep -q ' /usr/local/share/jupyter/kernels/gonb$' ||
+inside jupyter 'jupyter kernelspec list 2>/dev/null' | grep -q ' /usr/local/share/jupyter/kernels/gonb$' ||
   die "the gonb kernel is not registered in /usr/local/share/jupyter"
 ok "kernel gonb registered in /usr/local/share/jupyter/kernels/gonb"
 

@@ -119,13 +119,14 @@ step_kernel() {
 }
 
 step_warm() {
-  go build ./...
-  go run ./lib/cmd/gpt backend
-  # Jupyter's runtime files (connection files) of the check go to a temporary folder, not the home.
-  local runtime
-  runtime=$(mktemp -d)
-  JUPYTER_RUNTIME_DIR=$runtime bash kernel/install.sh --check
-  rm -rf "$runtime"
+  # What the tools leave in a home folder (Jupyter's runtime files, gopls' and goimports' caches, Go's
+  # telemetry counters) goes to a temporary one: /home/jupyter stays as useradd made it.
+  local home
+  home=$(mktemp -d)
+  HOME=$home go build ./...
+  HOME=$home go run ./lib/cmd/gpt backend
+  HOME=$home bash kernel/install.sh --check
+  rm -rf "$home"
 }
 
 step_copy_notebooks() {
