@@ -48,6 +48,7 @@ func TestCheckCatchesBrokenCopies(t *testing.T) {
 		{"local without tini", []edit{{"Dockerfile", "ENTRYPOINT [\"tini\", \"--\"]\n", ""}}, "ENTRYPOINT must be"},
 		{"repository under home", []edit{{"Dockerfile", ". /opt/tutorial", ". /home/jupyter/tutorial"}}, "nothing may be installed under /home"},
 		{"GOPATH under home", []edit{{"Dockerfile", "GOPATH=/opt/go ", "GOPATH=/home/jupyter/go "}}, "points under /home"},
+		{"kernel under home", []edit{{"steps.sh", "KERNEL_DATA_DIR=/usr/local/share/jupyter", "KERNEL_DATA_DIR=/home/jupyter/.local/share/jupyter"}}, "belong outside /home"},
 		{"GOCACHE unset", []edit{{"Dockerfile", "GOCACHE=/opt/go/cache \\\n", ""}}, "ENV GOCACHE is not set"},
 		{"no .dockerignore", []edit{{"../.dockerignore", "", ""}}, "no .dockerignore"},
 		{".git not ignored", []edit{{"../.dockerignore", "\n.git\n", "\n"}}, "does not leave out .git"},

@@ -19,7 +19,7 @@
 # or a volume does), the kernel check; and notebook 01 copied into a DataSphere-like project folder,
 # executed there.
 #
-#   docker/rootfs.sh [--target datasphere|local] [--dir build/rootfs]
+#   docker/rootfs.sh [--target datasphere|local] [--dir build/_rootfs]
 #
 # Needs root (chroot, mounts) and Debian's debootstrap (installed when missing).
 set -euo pipefail
@@ -29,7 +29,7 @@ context=$(dirname "$here")
 source "$here/steps.sh"
 
 target=datasphere
-root=$context/build/rootfs
+root=$context/build/_rootfs # the underscore keeps `go ... ./...` out of it
 while [ $# -gt 0 ]; do
   case "$1" in
     --target) target=$2; shift 2 ;;

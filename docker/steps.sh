@@ -260,6 +260,9 @@ step_check() {
     esac
   done
   local v
+  for v in KERNEL_DATA_DIR PJRT_DIR; do
+    [[ ${!v} == /home/* ]] && fail "$v=${!v}: the kernel and the plugin belong outside /home"
+  done
   for v in GOPATH GOCACHE; do
     in_chain ENV "${chain[@]}" | tr ' ' '\n' | grep -q "^$v=/" || fail "ENV $v is not set to an absolute path (Go's default is under the home folder)"
   done
