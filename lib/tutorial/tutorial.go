@@ -296,7 +296,8 @@ func notebookDir() string {
 }
 
 // findRepo returns the tutorial's repository that holds dir (the nearest folder at or above it
-// whose go.mod declares [Module]), or "" when dir is not inside one.
+// whose go.mod declares [Module]), or "" when dir is not inside one. kernel/gpt-workspace, which
+// runs before any Go code can, applies the same rule to pick the module the cells build against.
 func findRepo(dir string) string {
 	for d := dir; d != ""; d = filepath.Dir(d) {
 		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && declaresModule(data) {
