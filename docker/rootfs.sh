@@ -56,9 +56,8 @@ mount_in() { # mount_in ARGS... TARGET
 
 # --- FROM ----------------------------------------------------------------------------------------
 table=$(instructions "$dockerfile")
-mapfile -t chain < <(stage_chain "$target")
-base=${chain[-1]}
-unset 'chain[-1]'
+mapfile -t stages < <(stages_of "$target")
+base=$(base_of "$target")
 [ "$base" = debian:bookworm-slim ] || die "base image '$base': rootfs.sh builds only debian:bookworm-slim"
 command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
 rm -rf "$root" "$root.logs"
@@ -129,7 +128,7 @@ copy_context() {
   [ -z "$own" ] || chroot "$root" chown -R "$own" "$dest"
 }
 
-for stage in $(printf '%s\n' "${chain[@]}" | tac); do
+for stage in "${stages[@]}"; do
   log "stage $stage"
   while IFS=$'\t' read -r _ line kw rest; do
     case "$kw" in
@@ -176,9 +175,8 @@ passwd=$(chroot "$root" getent passwd jupyter) || die "no user jupyter"
 [ "$(cut -d: -f3 <<<"$passwd")" = 1000 ] && [ "$(cut -d: -f6 <<<"$passwd")" = /home/jupyter ] ||
   die "user jupyter: $passwd (want uid 1000, home /home/jupyter)"
 ok "user jupyter, uid 1000, home /home/jupyter"
-inside jupyter "/usr/local/bin/python3 -c 'import sys; v = sys.version_info[:2]; sys.exit(not (3, 8) <= v <= (3, 11))' &&
-  python3 -m pip --version" >/dev/null || die "python3 3.8-3.11 with pip"
-ok "$(inside jupyter 'python3 --version') with $(inside jupyter 'python3 -m pip --version' | cut -d' ' -f1-2)"
+python=$(inside jupyter 'tutorial-steps python-check') || die "python3 3.8-3.11 with pip"
+ok "$python"
 extra=$(comm -13 <(ls -A "$root/etc/skel" | sort) <(ls -A "$root/home/jupyter" | sort))
 [ -z "$extra" ] || die "/home/jupyter holds more than the skeleton files: $extra"
 ok "/home/jupyter holds only the skeleton files ($(ls -A "$root/home/jupyter" | tr '\n' ' '))"

@@ -16,6 +16,7 @@
 #                          copy the tutorial's notebooks into DIR unless it already holds notebooks
 #   steps.sh check [DOCKERFILE]
 #                          lint the Dockerfile and this script against DataSphere's requirements
+#   steps.sh python-check  python3 is 3.8-3.11 and has pip (the python step ends with it)
 #
 # TUTORIAL_OFFLINE=1 (set by docker/rootfs.sh, where PyPI cannot be reached): the python step installs
 # Debian's Jupyter packages instead of pip's, and the cuda step installs nothing.
@@ -77,13 +78,19 @@ step_python() {
   fi
   # DataSphere's example images link the interpreter here.
   [ -e /usr/local/bin/python3 ] || ln -s /usr/bin/python3 /usr/local/bin/python3
+  python_check
+}
+
+# python_check: /usr/local/bin/python3 is of DataSphere's versions and has pip (docker/rootfs.sh runs
+# it again as the user jupyter).
+python_check() {
   /usr/local/bin/python3 - "$PYTHON_MIN" "$PYTHON_MAX" <<'PY'
 import subprocess, sys
 lo, hi = (tuple(map(int, v.split("."))) for v in sys.argv[1:])
 if not lo <= sys.version_info[:2] <= hi:
     sys.exit("python3 is %d.%d: DataSphere needs %s to %s" % (sys.version_info[:2] + tuple(sys.argv[1:])))
-subprocess.run([sys.executable, "-m", "pip", "--version"], check=True, stdout=subprocess.DEVNULL)
-print("python3 %d.%d.%d with pip" % sys.version_info[:3])
+pip = subprocess.run([sys.executable, "-m", "pip", "--version"], check=True, capture_output=True, text=True)
+print("python3 %d.%d.%d with %s" % (sys.version_info[:3] + (" ".join(pip.stdout.split()[:2]),)))
 PY
 }
 
@@ -182,19 +189,25 @@ instructions() {
     }' "$1"
 }
 
-# stage_chain prints the stage names from STAGE back to its external base image, one per line.
-stage_chain() {
-  local stage=$1 base
-  while :; do
-    echo "$stage"
-    base=$(awk -F'\t' -v s="$stage" '$1 == s && $3 == "FROM" { print $4 }' <<<"$table" | sed 's/ [Aa][Ss] .*//')
-    [ -n "$base" ] || fail "no stage '$stage'"
-    if ! awk -F'\t' -v s="$base" '$1 == s' <<<"$table" | grep -q .; then echo "$base"; return 0; fi
-    stage=$base
-  done
+# stages_of TARGET prints the stages that build TARGET, in build order: the one FROM an external
+# image first, TARGET last.
+stages_of() {
+  local from
+  from=$(base_of_stage "$1")
+  if awk -F'\t' -v s="$from" '$1 == s' <<<"$table" | grep -q .; then stages_of "$from"; fi
+  echo "$1"
 }
 
-# in_chain KEYWORD STAGE...: the instructions of that keyword in the given stages.
+# base_of_stage STAGE: what STAGE's FROM names; base_of TARGET: the external image TARGET builds on.
+base_of_stage() {
+  local from
+  from=$(awk -F'\t' -v s="$1" '$1 == s && $3 == "FROM" { print $4 }' <<<"$table" | sed 's/ [Aa][Ss] .*//')
+  [ -n "$from" ] || fail "no stage '$1'"
+  echo "$from"
+}
+base_of() { base_of_stage "$(stages_of "$1" | head -1)"; }
+
+# in_chain KEYWORD STAGE...: the arguments of that keyword's instructions in the given stages, in order.
 in_chain() {
   local kw=$1; shift
   local s
@@ -205,76 +218,100 @@ table=
 step_check() {
   local dockerfile=${1:-$here/Dockerfile}
   [ -f "$dockerfile" ] || fail "no $dockerfile"
-  local ignore=${DOCKERIGNORE:-$(dirname "$dockerfile")/../.dockerignore}
   table=$(instructions "$dockerfile")
-  local last
-  last=$(awk -F'\t' '$3 == "FROM" { s = $1 } END { print s }' <<<"$table")
+  local datasphere local_ base python user default
+  base_of_stage local >/dev/null # (a missing datasphere stage fails the last-stage check)
+  mapfile -t datasphere < <(stages_of datasphere)
+  mapfile -t local_ < <(stages_of local)
+  base=$(base_of datasphere)
+  check_runs
+  check_datasphere
+  check_local
+  check_home
+  check_context "${DOCKERIGNORE:-$(dirname "$dockerfile")/../.dockerignore}"
+  check_cuda
+  # The apt packages exist (a simulated install: nothing is changed).
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get install -s -qq $APT_PACKAGES $OFFLINE_PACKAGES >/dev/null || fail "apt cannot install: $APT_PACKAGES $OFFLINE_PACKAGES"
+  fi
+  echo "docker check: $(basename "$dockerfile") passes: datasphere stage on $base (Python $python), no CMD/ENTRYPOINT;" \
+    "local stage under tini as '$user' on 8888; nothing under /home; .dockerignore; CUDA $default by default, jax $JAX_VERSION"
+}
 
-  # Every RUN is a call of a step defined here, its arguments only build arguments ("${CUDA}").
-  local run step
+# The check_* functions below read step_check's locals: table, datasphere and local_ (the stages of
+# each target, in build order) and base; they set python, user and default for its summary.
+
+# check_runs: every RUN is a call of a step defined here, its arguments only build arguments ("${CUDA}").
+check_runs() {
+  local run
   while IFS= read -r run; do
     [[ $run =~ ^tutorial-steps\ ([a-z]+)(\ \"\$\{[A-Z_]+\}\")*$ ]] || fail "a RUN is not a call of steps.sh: RUN $run"
-    step=${BASH_REMATCH[1]}
-    declare -F "step_$step" >/dev/null || fail "the Dockerfile calls unknown step '$step'"
+    declare -F "step_${BASH_REMATCH[1]}" >/dev/null || fail "the Dockerfile calls unknown step '${BASH_REMATCH[1]}'"
   done < <(awk -F'\t' '$3 == "RUN" { print $4 }' <<<"$table")
+}
 
-  # The DataSphere target: the last stage (what DataSphere builds), no service to start.
+# check_datasphere: the last stage (what DataSphere builds) is datasphere, on a Python of 3.8-3.11,
+# with the user jupyter (uid 1000) and pip, and no service to start.
+check_datasphere() {
+  local last s
+  last=$(awk -F'\t' '$3 == "FROM" { s = $1 } END { print s }' <<<"$table")
   [ "$last" = datasphere ] || fail "the last stage must be 'datasphere' (DataSphere builds the last stage), not '$last'"
-  local chain base python
-  mapfile -t chain < <(stage_chain datasphere)
-  base=${chain[-1]}; unset 'chain[-1]'
   python=$(python_of "$base")
   [ -n "$python" ] || fail "base image '$base': its Python version is unknown to steps.sh (python_of)"
   version_le "$PYTHON_MIN" "$python" && version_le "$python" "$PYTHON_MAX" ||
     fail "base image '$base' ships Python $python: DataSphere needs $PYTHON_MIN to $PYTHON_MAX"
-  if in_chain CMD "${chain[@]}" | grep -q . || in_chain ENTRYPOINT "${chain[@]}" | grep -q .; then
-    fail "the datasphere stage starts a service (CMD or ENTRYPOINT in ${chain[*]}): DataSphere's start test fails such an image (TestsFailure)"
+  if in_chain CMD "${datasphere[@]}" | grep -q . || in_chain ENTRYPOINT "${datasphere[@]}" | grep -q .; then
+    fail "the datasphere stage starts a service (CMD or ENTRYPOINT in ${datasphere[*]}): DataSphere's start test fails such an image (TestsFailure)"
   fi
-  local s
   for s in user python; do
-    in_chain RUN "${chain[@]}" | grep -qx "tutorial-steps $s" || fail "the datasphere stage does not run the '$s' step"
+    in_chain RUN "${datasphere[@]}" | grep -qx "tutorial-steps $s" || fail "the datasphere stage does not run the '$s' step"
   done
   [ "$JUPYTER_USER" = jupyter ] && [ "$JUPYTER_UID" = 1000 ] || fail "the user step must create jupyter with uid 1000, not $JUPYTER_USER/$JUPYTER_UID"
+}
 
-  # The local target: JupyterLab under tini, not as root, on port 8888.
-  local lchain
-  mapfile -t lchain < <(stage_chain local)
-  unset 'lchain[-1]'
-  local user
-  user=$(for ((i = ${#lchain[@]} - 1; i >= 0; i--)); do in_chain USER "${lchain[i]}"; done | tail -1)
+# check_local: the local stage serves JupyterLab under tini, not as root, on port 8888.
+check_local() {
+  user=$(in_chain USER "${local_[@]}" | tail -1)
   [ -n "$user" ] && [ "$user" != root ] && [ "$user" != 0 ] || fail "the local stage runs as root (USER '${user:-unset}')"
-  in_chain EXPOSE "${lchain[@]}" | grep -qx 8888 || fail "the local stage does not expose 8888"
+  in_chain EXPOSE "${local_[@]}" | grep -qx 8888 || fail "the local stage does not expose 8888"
   in_chain ENTRYPOINT local | grep -qx '\["tini", "--"\]' || fail "the local stage's ENTRYPOINT must be [\"tini\", \"--\"]"
   in_chain CMD local | grep -qx '\["tutorial-steps", "serve"\]' || fail "the local stage's CMD must be [\"tutorial-steps\", \"serve\"]"
   [[ " $APT_PACKAGES " == *" tini "* ]] || fail "tini is not among the apt packages"
+}
 
-  # Nothing installed under /home/jupyter: it may be mounted over (GoNB issues 35, 59, 94, 125, 175).
-  local dest kv
+# check_home: nothing installed under /home/jupyter, which may be mounted over (GoNB issues 35, 59,
+# 94, 125, 175).
+check_home() {
+  local dest kv v
   while IFS= read -r dest; do
     [[ $dest == /home/* ]] && fail "COPY or ADD into $dest: nothing may be installed under /home"
   done < <(awk -F'\t' '$3 == "COPY" || $3 == "ADD" { n = split($4, w, " "); print w[n] }' <<<"$table")
-  for kv in $(in_chain ENV "${chain[@]}" "${lchain[@]}"); do
+  for kv in $(in_chain ENV "${datasphere[@]}" "${local_[@]}"); do
     case "$kv" in
       GPT_WORKDIR=*) ;; # the user's files
       *=/home/* | *=*:/home/*) fail "ENV $kv points under /home: tools and caches belong outside it" ;;
     esac
   done
-  local v
   for v in KERNEL_DATA_DIR PJRT_DIR; do
     [[ ${!v} == /home/* ]] && fail "$v=${!v}: the kernel and the plugin belong outside /home"
   done
   for v in GOPATH GOCACHE; do
-    in_chain ENV "${chain[@]}" | tr ' ' '\n' | grep -q "^$v=/" || fail "ENV $v is not set to an absolute path (Go's default is under the home folder)"
+    in_chain ENV "${datasphere[@]}" | tr ' ' '\n' | grep -q "^$v=/" || fail "ENV $v is not set to an absolute path (Go's default is under the home folder)"
   done
+}
 
-  # The build context leaves out history, artifacts and build outputs.
-  [ -f "$ignore" ] || fail "no .dockerignore ($ignore)"
+# check_context IGNOREFILE: the build context leaves out history, artifacts and build outputs.
+check_context() {
+  local v
+  [ -f "$1" ] || fail "no .dockerignore ($1)"
   for v in .git work build; do
-    grep -qx "$v" "$ignore" || fail ".dockerignore does not leave out $v"
+    grep -qx "$v" "$1" || fail ".dockerignore does not leave out $v"
   done
+}
 
-  # CUDA: ARG CUDA with a valid default before the first FROM, passed to the cuda step; JAX pinned.
-  local default
+# check_cuda: ARG CUDA with a valid default before the first FROM, in scope of the cuda step; JAX pinned.
+check_cuda() {
+  local s
   default=$(awk -F'\t' '$1 == "-" && $3 == "ARG" && $4 ~ /^CUDA=/ { sub(/^CUDA=/, "", $4); print $4 }' <<<"$table")
   [ -n "$default" ] || fail "ARG CUDA=… must come before the first FROM"
   cuda_package "$default" >/dev/null || fail "ARG CUDA's default is not a valid version"
@@ -284,13 +321,6 @@ step_check() {
   awk -F'\t' -v s="$s" '$1 == s && $3 == "ARG" && $4 == "CUDA" { a = 1 } $1 == s && $3 == "RUN" && $4 ~ /cuda/ { exit !a } ' <<<"$table" ||
     fail "'ARG CUDA' must be declared in stage '$s' before the cuda step (a FROM ends an ARG's scope)"
   [[ $JAX_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || fail "JAX_VERSION '$JAX_VERSION' is not an exact version"
-
-  # The apt packages exist (a simulated install: nothing is changed).
-  if command -v apt-get >/dev/null 2>&1; then
-    apt-get install -s -qq $APT_PACKAGES $OFFLINE_PACKAGES >/dev/null || fail "apt cannot install: $APT_PACKAGES $OFFLINE_PACKAGES"
-  fi
-  echo "docker check: $(basename "$dockerfile") passes: datasphere stage on $base (Python $python), no CMD/ENTRYPOINT;" \
-    "local stage under tini as '$user' on 8888; nothing under /home; .dockerignore; CUDA $default by default, jax $JAX_VERSION"
 }
 
 # Sourced (docker/rootfs.sh reads the Dockerfile with the functions above), it only defines them.
@@ -298,5 +328,6 @@ step_check() {
 case "${1:-}" in
   system | user | python | cuda | kernel | warm | serve | check) step="step_$1"; shift; "$step" "$@" ;;
   copy-notebooks) shift; step_copy_notebooks "$@" ;;
+  python-check) python_check ;;
   *) sed -n '2,/^[^#]/{/^#/p}' "$0" >&2; exit 2 ;;
 esac

@@ -299,7 +299,7 @@ func notebookDir() string {
 // whose go.mod declares [Module]), or "" when dir is not inside one. kernel/gpt-workspace, which
 // runs before any Go code can, applies the same rule to pick the module the cells build against.
 func findRepo(dir string) string {
-	for d := dir; d != ""; d = filepath.Dir(d) {
+	for d := dir; ; d = filepath.Dir(d) {
 		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && declaresModule(data) {
 			return d
 		}
@@ -307,7 +307,6 @@ func findRepo(dir string) string {
 			return ""
 		}
 	}
-	return ""
 }
 
 func declaresModule(gomod []byte) bool {
