@@ -18,11 +18,14 @@ type Decoded struct {
 	Charset string
 	// How says where the charset came from: "content-type", "bom", "meta" or "detected".
 	How string
+	// Warning is set when the charset the page was labelled with does not fit its bytes.
+	Warning string
 }
 
 // Decode converts a page to UTF-8. The charset is taken from the Content-Type header, else from a
 // byte-order mark or the page's <meta>, else detected among UTF-8, windows-1251 and KOI8-R (the
-// encodings Russian pages use).
+// encodings Russian pages use). A label of one of those three that does not fit the bytes (KOI8-R
+// bytes labelled windows-1251, say) is overruled by detection, with a warning.
 func Decode(body []byte, contentType string) (Decoded, error) {
 	enc, name, certain := charset.DetermineEncoding(body, contentType)
 	how := "content-type"
@@ -38,11 +41,42 @@ func Decode(body []byte, contentType string) (Decoded, error) {
 		enc, name = detect(body)
 		how = "detected"
 	}
+	warning := ""
+	if how == "content-type" || how == "meta" {
+		if denc, dname, ok := mislabelled(body, enc, name); ok {
+			warning = fmt.Sprintf("the page is labelled %s (%s) but its bytes read as %s: decoded as %s", name, how, dname, dname)
+			enc, name, how = denc, dname, "detected"
+		}
+	}
 	text, err := enc.NewDecoder().Bytes(body)
 	if err != nil {
 		return Decoded{}, fmt.Errorf("decoding as %s: %w", name, err)
 	}
-	return Decoded{Text: string(text), Charset: name, How: how}, nil
+	return Decoded{Text: string(text), Charset: name, How: how, Warning: warning}, nil
+}
+
+// mislabelled tells whether a page labelled UTF-8, windows-1251 or KOI8-R is in another of the
+// three: UTF-8 that is not valid, or Cyrillic that reads mostly as capitals (the two code pages
+// swap the cases) while another encoding reads as prose. Other labels are trusted: a Western code
+// page cannot be told from a mislabelled Cyrillic one this way.
+func mislabelled(body []byte, enc encoding.Encoding, name string) (encoding.Encoding, string, bool) {
+	switch name {
+	case "utf-8":
+		if utf8.Valid(body) {
+			return nil, "", false
+		}
+	case "windows-1251", "koi8-r":
+		if russianScore(enc, sample(body)) >= 0 {
+			return nil, "", false
+		}
+	default:
+		return nil, "", false
+	}
+	denc, dname := detect(body)
+	if dname == name || russianScore(denc, sample(body)) <= 0 {
+		return nil, "", false
+	}
+	return denc, dname, true
 }
 
 func hasBOM(b []byte) bool {
@@ -56,32 +90,44 @@ func detect(body []byte) (encoding.Encoding, string) {
 	if utf8.Valid(body) {
 		return encoding.Nop, "utf-8"
 	}
-	// The first 64 KiB tell the two code pages apart as well as the whole page does.
-	if len(body) > 1<<16 {
-		body = body[:1<<16]
-	}
+	body = sample(body)
 	best, bestName, bestScore := encoding.Encoding(charmap.Windows1251), "windows-1251", -1
 	for _, c := range []struct {
 		enc  encoding.Encoding
 		name string
 	}{{charmap.Windows1251, "windows-1251"}, {charmap.KOI8R, "koi8-r"}} {
-		text, err := c.enc.NewDecoder().Bytes(body)
-		if err != nil {
-			continue
-		}
-		score := 0
-		for _, r := range string(text) {
-			if unicode.Is(unicode.Cyrillic, r) {
-				if unicode.IsLower(r) {
-					score++
-				} else {
-					score--
-				}
-			}
-		}
-		if score > bestScore {
+		if score := russianScore(c.enc, body); score > bestScore {
 			best, bestName, bestScore = c.enc, c.name, score
 		}
 	}
 	return best, bestName
+}
+
+// sample is the part of a page that tells the encodings apart: the first 64 KiB do as well as
+// the whole page.
+func sample(body []byte) []byte {
+	if len(body) > 1<<16 {
+		return body[:1<<16]
+	}
+	return body
+}
+
+// russianScore decodes b and counts its lower-case Cyrillic letters minus its other Cyrillic
+// letters: Russian prose in the right encoding scores well above zero.
+func russianScore(enc encoding.Encoding, b []byte) int {
+	text, err := enc.NewDecoder().Bytes(b)
+	if err != nil {
+		return -1 << 30
+	}
+	score := 0
+	for _, r := range string(text) {
+		if unicode.Is(unicode.Cyrillic, r) {
+			if unicode.IsLower(r) {
+				score++
+			} else {
+				score--
+			}
+		}
+	}
+	return score
 }

@@ -34,14 +34,27 @@ var DefaultURLs = []string{
 	"http://az.lib.ru/t/tolstoj_lew_nikolaewich/text_1860_dekabristy.shtml",
 }
 
-// DefaultUserAgent identifies the downloader to the site.
+// DefaultUserAgent identifies the downloader to the site. Its product token, "gonb-gpt-tutorial",
+// is the name robots.txt groups are matched against.
 const DefaultUserAgent = "gonb-gpt-tutorial/1.0 (+lib.ru corpus for a GPT-2 tutorial; polite, cached)"
 
-// Fetcher downloads pages politely: a concurrency limit, a delay between requests, retries with
-// exponential backoff on time-outs, broken transfers, 5xx and 429 (honouring Retry-After), and an
-// on-disk cache so that a page is downloaded once. The zero value works with the defaults.
+// DefaultDelay is the pause between two requests to one host: lib.ru asks for at least 3 s.
+const DefaultDelay = 3 * time.Second
+
+// maxRedirects is how many redirects one request follows (as Go's http.Client does by default).
+const maxRedirects = 10
+
+// Fetcher downloads pages as lib.ru asks to be crawled. Before the first request to a host it reads
+// the host's robots.txt (cached for a day) and obeys it: Disallow rules for its user agent, and
+// Crawl-delay. It makes one request at a time per host and waits Delay (or the Crawl-delay, when
+// longer) between the end of one request and the start of the next, redirect hops and retries
+// included. It retries with exponential backoff on time-outs, broken transfers, 5xx and 429,
+// honouring Retry-After for every request to that host. It follows redirects one hop at a time
+// under the same rules and records where a page came from. Pages are cached on disk under the URL
+// asked for, so a page is downloaded once. The zero value works with the defaults.
 type Fetcher struct {
-	// Client is the HTTP client (default: a client whose transport asks for gzip and decodes it).
+	// Client is the HTTP client (default http.DefaultClient, whose transport asks for gzip and
+	// decodes it). Its redirect policy is used for robots.txt only; pages follow redirects here.
 	Client *http.Client
 	// UserAgent is sent with every request (default DefaultUserAgent).
 	UserAgent string
@@ -49,7 +62,7 @@ type Fetcher struct {
 	// of ../shared/libru-mirror): "http://127.0.0.1:8080/t/x.shtml" for "http://az.lib.ru/t/x.shtml".
 	// A path in BaseURL is prepended to the URL's path.
 	BaseURL string
-	// CacheDir keeps downloaded pages ("" disables the cache).
+	// CacheDir keeps downloaded pages and robots.txt files ("" disables the cache).
 	CacheDir string
 	// Refresh downloads again even when a page is cached.
 	Refresh bool
@@ -61,24 +74,52 @@ type Fetcher struct {
 	Backoff time.Duration
 	// MaxRetryAfter caps the wait a server asks for in Retry-After (default 2 min).
 	MaxRetryAfter time.Duration
-	// Concurrency is the number of downloads at once (default 2).
+	// Concurrency is the number of pages processed at once by Scrape (default 2); requests to one
+	// host are made one at a time all the same.
 	Concurrency int
-	// Delay is the pause between the starts of two requests (default 500 ms; negative: none).
+	// Delay is the pause between two requests to one host, from the end of one to the start of the
+	// next (default DefaultDelay; negative: none). A longer Crawl-delay in robots.txt wins.
 	Delay time.Duration
 
-	mu        sync.Mutex
-	lastStart time.Time
+	mu    sync.Mutex
+	hosts map[string]*hostState
 }
 
 // Page is a downloaded page.
 type Page struct {
-	// URL is the URL asked for; Fetched the one actually requested (after BaseURL).
-	URL, Fetched string
-	Body         []byte
-	ContentType  string
+	// URL is the URL asked for; Fetched the one requested for it (after BaseURL); Final the one
+	// the body came from, after redirects.
+	URL, Fetched, Final string
+	Body                []byte
+	ContentType         string
 	// FromCache is true when the page came from the cache.
 	FromCache bool
+	// Warnings are things worth telling about the page's host (an unreadable robots.txt).
+	Warnings []string
 }
+
+// HTTPError is a response with a status other than 200 and not a redirect.
+type HTTPError struct {
+	URL    string
+	Status int
+	// Body is the start of the response (up to 4 KiB) and ContentType its type: a block or a
+	// challenge page tells itself apart from a missing page there.
+	Body        []byte
+	ContentType string
+	// RetryAfter is the wait the server asked for (0 when it did not).
+	RetryAfter time.Duration
+}
+
+func (e *HTTPError) Error() string {
+	s := fmt.Sprintf("GET %s: %d %s", e.URL, e.Status, http.StatusText(e.Status))
+	if t := excerpt(e.Body, e.ContentType, 200); t != "" {
+		s += fmt.Sprintf("; the response reads %q", t)
+	}
+	return s
+}
+
+// ErrDisallowed is returned for a URL that the host's robots.txt disallows for this user agent.
+var ErrDisallowed = errors.New("disallowed by robots.txt")
 
 func (f *Fetcher) defaults() (timeout, backoff, maxRetryAfter time.Duration, retries int) {
 	timeout, backoff, maxRetryAfter, retries = f.Timeout, f.Backoff, f.MaxRetryAfter, f.Retries
@@ -97,6 +138,20 @@ func (f *Fetcher) defaults() (timeout, backoff, maxRetryAfter time.Duration, ret
 		retries = 0
 	}
 	return
+}
+
+func (f *Fetcher) userAgent() string {
+	if f.UserAgent == "" {
+		return DefaultUserAgent
+	}
+	return f.UserAgent
+}
+
+func (f *Fetcher) client() *http.Client {
+	if f.Client == nil {
+		return http.DefaultClient
+	}
+	return f.Client
 }
 
 // Resolve returns the URL that is requested for u (u itself, or u on BaseURL).
@@ -120,6 +175,7 @@ func (f *Fetcher) Resolve(u string) (string, error) {
 // cacheMeta is stored next to a cached page.
 type cacheMeta struct {
 	URL         string    `json:"url"`
+	Final       string    `json:"final_url,omitempty"`
 	ContentType string    `json:"content_type"`
 	Fetched     time.Time `json:"fetched"`
 }
@@ -132,33 +188,44 @@ func (f *Fetcher) cachePaths(fetched string) (body, meta string) {
 
 // Fetch downloads one page (or reads it from the cache).
 func (f *Fetcher) Fetch(ctx context.Context, u string) (*Page, error) {
+	return f.FetchChecked(ctx, u, nil)
+}
+
+// FetchChecked is Fetch with a check of the page's content, made before a downloaded page is
+// cached and on a cached page before it is used. A cached page that fails the check is downloaded
+// again. A downloaded page that fails it is not cached; when the check's error wraps
+// io.ErrUnexpectedEOF (a body cut short) the download is retried like a broken transfer.
+func (f *Fetcher) FetchChecked(ctx context.Context, u string, check func(body []byte, contentType string) error) (*Page, error) {
 	fetched, err := f.Resolve(u)
 	if err != nil {
 		return nil, err
 	}
-	page := &Page{URL: u, Fetched: fetched}
+	page := &Page{URL: u, Fetched: fetched, Final: fetched}
 	var bodyPath, metaPath string
 	if f.CacheDir != "" {
 		bodyPath, metaPath = f.cachePaths(fetched)
 		if !f.Refresh {
 			if body, err := os.ReadFile(bodyPath); err == nil {
 				var meta cacheMeta
-				if data, err := os.ReadFile(metaPath); err == nil && json.Unmarshal(data, &meta) == nil {
+				if data, err := os.ReadFile(metaPath); err == nil && json.Unmarshal(data, &meta) == nil &&
+					(check == nil || check(body, meta.ContentType) == nil) {
 					page.Body, page.ContentType, page.FromCache = body, meta.ContentType, true
+					if meta.Final != "" {
+						page.Final = meta.Final
+					}
 					return page, nil
 				}
 			}
 		}
 	}
-	page.Body, page.ContentType, err = f.download(ctx, fetched)
-	if err != nil {
+	if err := f.download(ctx, page, check); err != nil {
 		return nil, err
 	}
 	if f.CacheDir != "" {
 		if err := os.MkdirAll(f.CacheDir, 0o755); err != nil {
 			return nil, fmt.Errorf("cache for %s: %w", u, err)
 		}
-		meta, _ := json.Marshal(cacheMeta{URL: fetched, ContentType: page.ContentType, Fetched: time.Now().UTC()})
+		meta, _ := json.Marshal(cacheMeta{URL: fetched, Final: page.Final, ContentType: page.ContentType, Fetched: time.Now().UTC()})
 		// The body first, then the metadata: a page counts as cached only when both are there.
 		if err := fileutil.WriteFileAtomic(bodyPath, page.Body, 0o644); err != nil {
 			return nil, fmt.Errorf("cache for %s: %w", u, err)
@@ -170,24 +237,13 @@ func (f *Fetcher) Fetch(ctx context.Context, u string) (*Page, error) {
 	return page, nil
 }
 
-// httpError is a response with an unwanted status.
-type httpError struct {
-	url        string
-	status     int
-	retryAfter time.Duration
-}
-
-func (e *httpError) Error() string {
-	return fmt.Sprintf("GET %s: %d %s", e.url, e.status, http.StatusText(e.status))
-}
-
 // retryable reports whether a failed try is worth another one.
 func retryable(err error) bool {
-	var he *httpError
+	var he *HTTPError
 	if errors.As(err, &he) {
-		return he.status == http.StatusTooManyRequests || he.status >= 500
+		return he.Status == http.StatusTooManyRequests || he.Status >= 500
 	}
-	if errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, ErrDisallowed) {
 		return false
 	}
 	// Time-outs, refused or reset connections, bodies cut short: transport errors are transient.
@@ -203,101 +259,218 @@ func isConnError(err error) bool {
 		errors.Is(err, syscall.EPIPE)
 }
 
-// download gets a URL with retries.
-func (f *Fetcher) download(ctx context.Context, u string) (body []byte, contentType string, err error) {
+// download gets page.Fetched with retries, filling the page.
+func (f *Fetcher) download(ctx context.Context, page *Page, check func([]byte, string) error) error {
 	timeout, backoff, maxRetryAfter, retries := f.defaults()
 	wait := backoff
 	for attempt := 0; ; attempt++ {
-		body, contentType, err = f.try(ctx, u, timeout)
+		err := f.try(ctx, page, timeout, maxRetryAfter)
+		if err == nil && check != nil {
+			if cerr := check(page.Body, page.ContentType); cerr != nil {
+				err = fmt.Errorf("GET %s: %w", page.Final, cerr)
+			}
+		}
 		if err == nil {
-			return body, contentType, nil
+			return nil
 		}
 		if attempt >= retries || !retryable(err) || ctx.Err() != nil {
 			if attempt > 0 {
-				return nil, "", fmt.Errorf("%w (gave up after %d tries)", err, attempt+1)
+				return fmt.Errorf("%w (gave up after %d tries)", err, attempt+1)
 			}
-			return nil, "", err
+			return err
 		}
 		pause := wait
-		var he *httpError
-		if errors.As(err, &he) && he.retryAfter > 0 {
-			pause = min(he.retryAfter, maxRetryAfter)
+		if he := (*HTTPError)(nil); errors.As(err, &he) && he.RetryAfter > 0 {
+			pause = 0 // the host's next request already waits for it
 		}
 		select {
 		case <-ctx.Done():
-			return nil, "", fmt.Errorf("GET %s: %w", u, ctx.Err())
+			return fmt.Errorf("GET %s: %w", page.Fetched, ctx.Err())
 		case <-time.After(pause):
 		}
 		wait *= 2
 	}
 }
 
-// politeWait spaces the starts of requests by Delay.
-func (f *Fetcher) politeWait(ctx context.Context) error {
-	delay := f.Delay
-	if delay == 0 {
-		delay = 500 * time.Millisecond
+// hostState orders the requests to one host: one at a time, spaced by the delay.
+type hostState struct {
+	turn chan struct{} // holds a token while a request to the host is being made
+	// Guarded by turn:
+	next   time.Time    // the earliest start of the next request
+	robots *robotsRules // nil until robots.txt was read
+}
+
+func (f *Fetcher) host(hostport string) *hostState {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hosts == nil {
+		f.hosts = map[string]*hostState{}
 	}
-	if delay < 0 {
+	h := f.hosts[hostport]
+	if h == nil {
+		h = &hostState{turn: make(chan struct{}, 1)}
+		f.hosts[hostport] = h
+	}
+	return h
+}
+
+// acquire waits for the host's turn.
+func (h *hostState) acquire(ctx context.Context) error {
+	select {
+	case h.turn <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *hostState) release() { <-h.turn }
+
+// waitNext sleeps until the host may be asked again; the caller holds the turn.
+func (h *hostState) waitNext(ctx context.Context) error {
+	d := time.Until(h.next)
+	if d <= 0 {
 		return nil
 	}
-	f.mu.Lock()
-	next := f.lastStart.Add(delay)
-	now := time.Now()
-	if next.Before(now) {
-		next = now
-	}
-	f.lastStart = next
-	f.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-time.After(time.Until(next)):
+	case <-t.C:
 		return nil
 	}
 }
 
-// try makes one request.
-func (f *Fetcher) try(ctx context.Context, u string, timeout time.Duration) ([]byte, string, error) {
-	if err := f.politeWait(ctx); err != nil {
-		return nil, "", fmt.Errorf("GET %s: %w", u, err)
+// delay is the pause after a request to a host whose robots.txt gave rules.
+func (f *Fetcher) delay(rules *robotsRules) time.Duration {
+	d := f.Delay
+	if d == 0 {
+		d = DefaultDelay
 	}
+	d = max(d, 0)
+	if rules != nil {
+		d = max(d, rules.crawlDelay)
+	}
+	return d
+}
+
+// try makes one request for the page, following redirects hop by hop.
+func (f *Fetcher) try(ctx context.Context, page *Page, timeout, maxRetryAfter time.Duration) error {
+	cur := page.Fetched
+	for hop := 0; ; hop++ {
+		target, err := url.Parse(cur)
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", cur, err)
+		}
+		resp, err := f.hop(ctx, page, target, timeout, maxRetryAfter)
+		if err != nil {
+			return err
+		}
+		if resp.location == "" {
+			page.Body, page.ContentType, page.Final = resp.body, resp.contentType, cur
+			return nil
+		}
+		if hop >= maxRedirects {
+			return fmt.Errorf("GET %s: stopped after %d redirects", page.Fetched, maxRedirects)
+		}
+		next, err := target.Parse(resp.location)
+		if err != nil {
+			return fmt.Errorf("GET %s: redirect to an invalid Location %q", cur, resp.location)
+		}
+		cur = next.String()
+	}
+}
+
+// hopResponse is a page's body, or where it moved.
+type hopResponse struct {
+	body        []byte
+	contentType string
+	location    string
+}
+
+// hop makes one request in the host's turn: robots.txt first if not yet read, then the wait, then
+// the request.
+func (f *Fetcher) hop(ctx context.Context, page *Page, target *url.URL, timeout, maxRetryAfter time.Duration) (*hopResponse, error) {
+	u := target.String()
+	h := f.host(target.Host)
+	if err := h.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	defer h.release()
+	if h.robots == nil {
+		rules, err := f.readRobots(ctx, h, target, timeout)
+		if err != nil {
+			return nil, err
+		}
+		h.robots = rules
+		if rules.warning != "" {
+			page.Warnings = append(page.Warnings, rules.warning)
+		}
+	}
+	if !h.robots.allows(target) {
+		return nil, fmt.Errorf("GET %s: %w (User-agent: %s)", u, ErrDisallowed, agentToken(f.userAgent()))
+	}
+	if err := h.waitNext(ctx); err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	resp, err := f.request(ctx, u, timeout)
+	h.next = time.Now().Add(f.delay(h.robots))
+	if he := (*HTTPError)(nil); errors.As(err, &he) && he.RetryAfter > 0 {
+		h.next = latest(h.next, time.Now().Add(min(he.RetryAfter, maxRetryAfter)))
+	}
+	return resp, err
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// request makes one GET without following redirects and reads a 200's body.
+func (f *Fetcher) request(ctx context.Context, u string, timeout time.Duration) (*hopResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, "", fmt.Errorf("GET %s: %w", u, err)
+		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
-	ua := f.UserAgent
-	if ua == "" {
-		ua = DefaultUserAgent
-	}
-	req.Header.Set("User-Agent", ua)
-	client := f.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
+	req.Header.Set("User-Agent", f.userAgent())
+	client := *f.client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err // its text repeats the URL
 		}
-		return nil, "", fmt.Errorf("GET %s: %w", u, err)
+		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		if loc := resp.Header.Get("Location"); loc != "" {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+			return &hopResponse{location: loc}, nil
+		}
+		fallthrough
+	default:
+		start, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		return nil, "", &httpError{url: u, status: resp.StatusCode, retryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+		return nil, &HTTPError{URL: u, Status: resp.StatusCode, Body: start, ContentType: resp.Header.Get("Content-Type"),
+			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil, "", fmt.Errorf("GET %s: reading the body after %d bytes: %w", u, len(body), err)
+		return nil, fmt.Errorf("GET %s: reading the body after %d bytes: %w", u, len(body), err)
 	}
 	if resp.ContentLength >= 0 && int64(len(body)) != resp.ContentLength && !resp.Uncompressed {
-		return nil, "", fmt.Errorf("GET %s: got %d bytes of %d: %w", u, len(body), resp.ContentLength, io.ErrUnexpectedEOF)
+		return nil, fmt.Errorf("GET %s: got %d bytes of %d: %w", u, len(body), resp.ContentLength, io.ErrUnexpectedEOF)
 	}
-	return body, resp.Header.Get("Content-Type"), nil
+	return &hopResponse{body: body, contentType: resp.Header.Get("Content-Type")}, nil
 }
 
 // parseRetryAfter reads Retry-After as seconds or an HTTP date (0 when absent or invalid).

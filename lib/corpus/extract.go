@@ -2,9 +2,11 @@ package corpus
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
@@ -14,19 +16,29 @@ import (
 type Paragraph struct {
 	Text    string
 	Heading bool
-	// Note marks a footnote's text (kept only with ExtractOptions.KeepNotes).
-	Note bool
+	// Note marks a footnote's text; Apparatus a line of the textual-variants apparatus after the
+	// work (both kept only with ExtractOptions.KeepNotes).
+	Note, Apparatus bool
 }
 
 // Extracted is the text of a work taken out of a lib.ru page.
 type Extracted struct {
 	Paragraphs []Paragraph
 	// Method says how the work was found: "section-markers" (between <!--Section Begins--> and
-	// <!--Section Ends-->), "work-comment" (after the "Собственно произведение" comment) or "body"
-	// (the whole body minus scripts, forms and navigation).
+	// <!--Section Ends-->) or "work-comment" (after the "Собственно произведение" comment, in
+	// lib.ru's older template).
 	Method string
-	// Warning is set when a fallback was used.
+	// Warning is set when the older template's comment was used.
 	Warning string
+	// Dropped counts the lines left out: footnote texts and apparatus lines (without KeepNotes).
+	Dropped Counts
+}
+
+// Counts counts the lines of a work by kind.
+type Counts struct {
+	Headings, Paragraphs, Notes, Apparatus int
+	// Bytes is the lines' size in UTF-8, line breaks not included.
+	Bytes int
 }
 
 // Lines returns the paragraphs' texts.
@@ -38,25 +50,35 @@ func (e *Extracted) Lines() []string {
 	return out
 }
 
-// Count returns the number of headings, of paragraphs (notes excluded) and of notes.
-func (e *Extracted) Count() (headings, paragraphs, notes int) {
+// Count counts the paragraphs by kind: headings, paragraphs (notes and apparatus excluded), notes
+// and apparatus lines.
+func (e *Extracted) Count() Counts {
+	var c Counts
 	for _, p := range e.Paragraphs {
-		switch {
-		case p.Heading:
-			headings++
-		case p.Note:
-			notes++
-		default:
-			paragraphs++
-		}
+		c.add(p)
 	}
-	return
+	return c
+}
+
+func (c *Counts) add(p Paragraph) {
+	switch {
+	case p.Apparatus:
+		c.Apparatus++
+	case p.Heading:
+		c.Headings++
+	case p.Note:
+		c.Notes++
+	default:
+		c.Paragraphs++
+	}
+	c.Bytes += len(p.Text)
 }
 
 // ExtractOptions configure [Extract].
 type ExtractOptions struct {
-	// KeepNotes keeps the footnotes' texts (lines that begin with the note's number), which are
-	// dropped by default. Footnote calls in the text are always removed.
+	// KeepNotes keeps the footnotes' texts (lines that begin with the note's number, as <u>N</u>
+	// or <sup>N</sup>) and the textual-variants apparatus after the work, which are dropped by
+	// default. Footnote calls in the text are always removed.
 	KeepNotes bool
 }
 
@@ -72,37 +94,76 @@ const (
 var reFootnoteNumber = regexp.MustCompile(`^\s*(\d{1,4}|\*{1,3})\s*$`)
 
 // Extract takes the work out of a decoded lib.ru page with an HTML tokenizer: the text between
-// <!--Section Begins--> and <!--Section Ends-->; failing that, the text after the "Собственно
-// произведение" comment; failing that, the whole body without scripts, styles, forms and navigation
-// (with a warning). It returns one paragraph per paragraph or heading, whitespace normalized,
-// footnote calls (<sup>N</sup>) removed and footnote texts (paragraphs starting with <u>N</u>)
-// dropped unless opts.KeepNotes.
+// <!--Section Begins--> and <!--Section Ends-->, or, in lib.ru's older template, the text after the
+// "Собственно произведение" comment (with a warning); a page with neither is ErrNotWork. It returns
+// one paragraph per paragraph or heading, whitespace normalized, footnote calls (<sup>N</sup>)
+// removed, and footnote texts (paragraphs starting with <u>N</u> or <sup>N</sup>) and the
+// textual-variants apparatus after the work (see apparatusStart) dropped unless opts.KeepNotes.
 func Extract(page string, opts ExtractOptions) (*Extracted, error) {
-	hasBegin := strings.Contains(page, markerBegin)
-	hasWork := strings.Contains(page, markerWork)
 	e := &Extracted{}
 	switch {
-	case hasBegin:
+	case strings.Contains(page, markerBegin):
 		e.Method = "section-markers"
-	case hasWork:
+	case strings.Contains(page, markerWork):
 		e.Method = "work-comment"
-		e.Warning = "no <!--Section Begins--> marker: took the text after the \"Собственно произведение\" comment"
+		e.Warning = "no <!--Section Begins--> marker (lib.ru's older template): took the text after the \"Собственно произведение\" comment"
 	default:
-		e.Method = "body"
-		e.Warning = "no section markers: took the whole page body without scripts, forms and navigation"
+		return e, fmt.Errorf("%w: no <!--%s--> marker and no %q comment", ErrNotWork, markerBegin, markerWork)
 	}
-	x := extractor{opts: opts, method: e.Method}
+	x := extractor{method: e.Method}
 	x.run(page)
-	e.Paragraphs = x.out
+	all := x.out
+	for i := apparatusStart(all); i < len(all); i++ {
+		all[i].Apparatus = true
+	}
+	for _, p := range all {
+		if (p.Note || p.Apparatus) && !opts.KeepNotes {
+			e.Dropped.add(p)
+			continue
+		}
+		e.Paragraphs = append(e.Paragraphs, p)
+	}
 	if len(e.Paragraphs) == 0 {
 		return e, ErrNoText
 	}
 	return e, nil
 }
 
+var (
+	// reApparatusTitle starts the textual-variants apparatus that ends some volumes of the
+	// 90-volume edition: "РАЗНОЧТЕНИЯ", "Варианты …".
+	reApparatusTitle = regexp.MustCompile(`(?i)^(разночтения|варианты)([^\p{L}]|$)`)
+	// reApparatusLine is one of its entries: "Стр. 12, строка 5 …", "Стр. 12, строки 5—6 …".
+	reApparatusLine = regexp.MustCompile(`^Стр\.\s*\d+\s*,\s*строк[аиеу]\s*\d+`)
+)
+
+// apparatusStart returns the index of the first line of the textual-variants apparatus, or
+// len(lines) when there is none. The apparatus begins at a short "Разночтения"/"Варианты" line
+// followed within 20 lines by an entry "Стр. N, строка N", or, without such a title, at the first of
+// two entries within 5 lines; it runs to the end of the work.
+func apparatusStart(lines []Paragraph) int {
+	entryWithin := func(from, n int) int {
+		count := 0
+		for j := from; j < len(lines) && j < from+n; j++ {
+			if reApparatusLine.MatchString(lines[j].Text) {
+				count++
+			}
+		}
+		return count
+	}
+	for i, p := range lines {
+		switch {
+		case utf8.RuneCountInString(p.Text) <= 200 && reApparatusTitle.MatchString(p.Text) && entryWithin(i+1, 20) > 0:
+			return i
+		case reApparatusLine.MatchString(p.Text) && entryWithin(i, 5) >= 2:
+			return i
+		}
+	}
+	return len(lines)
+}
+
 // extractor is the state of one pass of the tokenizer over a page.
 type extractor struct {
-	opts   ExtractOptions
 	method string
 	out    []Paragraph
 
@@ -144,7 +205,6 @@ func isHeading(a atom.Atom) bool {
 
 func (x *extractor) run(page string) {
 	z := html.NewTokenizer(strings.NewReader(page))
-	x.inWork = x.method == "body"
 	x.noteStart = true
 	for {
 		tt := z.Next()
@@ -213,8 +273,15 @@ func (x *extractor) tag(a atom.Atom, start, selfClosing bool) {
 		} else if x.sup > 0 {
 			x.sup--
 			if x.sup == 0 {
-				// A footnote call is a bare number (or asterisks): drop it; keep other superscripts.
-				if t := x.supText.String(); !reFootnoteNumber.MatchString(t) {
+				// A footnote's number (or asterisks): at the start of a paragraph it begins the
+				// note's text (kept, like <u>N</u>); elsewhere it is a call, dropped. Other
+				// superscripts are text.
+				t := x.supText.String()
+				switch {
+				case !reFootnoteNumber.MatchString(t):
+					x.cur.WriteString(t)
+				case x.noteStart:
+					x.note = true
 					x.cur.WriteString(t)
 				}
 			}
@@ -260,9 +327,6 @@ func (x *extractor) flush() {
 	x.note = false
 	x.noteStart = true
 	if text == "" || !x.inWork {
-		return
-	}
-	if note && !x.opts.KeepNotes {
 		return
 	}
 	x.out = append(x.out, Paragraph{Text: text, Heading: x.heading > 0, Note: note})

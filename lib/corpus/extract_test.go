@@ -20,9 +20,12 @@ func TestExtractMirrorPages(t *testing.T) {
 				t.Errorf("method %q, warning %q", ex.Method, ex.Warning)
 			}
 			wantH, wantP, wantN := countFromHTML(page)
-			h, p, n := ex.Count()
-			if h != wantH || p != wantP || n != 0 {
-				t.Errorf("headings %d paragraphs %d notes %d; the HTML has %d headings, %d paragraphs (and %d notes, dropped)", h, p, n, wantH, wantP, wantN)
+			c := ex.Count()
+			if c.Headings != wantH || c.Paragraphs != wantP || c.Notes != 0 || c.Apparatus != 0 {
+				t.Errorf("kept %+v; the HTML has %d headings, %d paragraphs (and %d notes, dropped)", c, wantH, wantP, wantN)
+			}
+			if ex.Dropped.Notes != wantN || ex.Dropped.Apparatus != 0 {
+				t.Errorf("dropped %+v, want the %d notes", ex.Dropped, wantN)
 			}
 			if len(ex.Lines()) != wantH+wantP {
 				t.Errorf("%d lines, want headings+paragraphs = %d", len(ex.Lines()), wantH+wantP)
@@ -36,8 +39,8 @@ func TestExtractMirrorPages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, _, n := withNotes.Count(); n != wantN {
-				t.Errorf("KeepNotes: %d notes, the HTML has %d", n, wantN)
+			if n := withNotes.Count().Notes; n != wantN || withNotes.Dropped != (Counts{}) {
+				t.Errorf("KeepNotes: %d notes (the HTML has %d), dropped %+v", n, wantN, withNotes.Dropped)
 			}
 		})
 	}
@@ -89,28 +92,22 @@ func TestExtractFallbacks(t *testing.T) {
 		t.Errorf("the work-comment fallback gives other text than the markers: %d vs %d lines", len(ex.Lines()), len(full.Lines()))
 	}
 
+	// Neither marker: not a page with a work (an error or challenge page); no guessing.
 	bare := strings.ReplaceAll(noMarkers, "Собственно произведение", "")
-	ex, err = Extract(bare, ExtractOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ex.Method != "body" || ex.Warning == "" {
-		t.Errorf("method %q warning %q", ex.Method, ex.Warning)
-	}
-	text := strings.Join(ex.Lines(), "\n")
-	if !strings.Contains(text, full.Lines()[5]) || strings.Contains(text, "acic") || strings.Contains(text, "Lib.ru/Классика: Толстой") {
-		t.Errorf("body fallback: the work missing, or script/title text kept")
+	if _, err = Extract(bare, ExtractOptions{}); !errors.Is(err, ErrNotWork) {
+		t.Errorf("a page without markers: err = %v, want ErrNotWork", err)
 	}
 }
 
 func TestExtractNoText(t *testing.T) {
-	for _, page := range []string{
-		"",
-		"<html><head><title>x</title></head><body><script>var a=1;</script></body></html>",
-		"<html><body><!--Section Begins--><dd>&nbsp;&nbsp;<!--Section Ends--><p>footer</p></body></html>",
+	for page, want := range map[string]error{
+		"<html><body><!--Section Begins--><dd>&nbsp;&nbsp;<!--Section Ends--><p>footer</p></body></html>":           ErrNoText,
+		"<html><body><!--Section Begins--><dd>&nbsp;<u>1</u> Сноска.<!--Section Ends--><p>footer</p></body></html>": ErrNoText,
+		"": ErrNotWork,
+		"<html><head><title>x</title></head><body><script>var a=1;</script></body></html>": ErrNotWork,
 	} {
-		if _, err := Extract(page, ExtractOptions{}); !errors.Is(err, ErrNoText) {
-			t.Errorf("Extract(%q) error = %v, want ErrNoText", page, err)
+		if _, err := Extract(page, ExtractOptions{}); !errors.Is(err, want) {
+			t.Errorf("Extract(%q) error = %v, want %v", page, err, want)
 		}
 	}
 }

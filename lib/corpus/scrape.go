@@ -25,7 +25,7 @@ type Options struct {
 	Fetcher *Fetcher
 	// Out is the dataset file to write (default "dataset.txt").
 	Out string
-	// KeepNotes keeps footnote texts (dropped by default).
+	// KeepNotes keeps footnote texts and the textual-variants apparatus (dropped by default).
 	KeepNotes bool
 	// TutorialCompat reproduces the tutorial's own cleaning (regex tag stripping, the site's footer
 	// and script text included) byte for byte, instead of the HTML extraction.
@@ -37,6 +37,10 @@ type Options struct {
 // PageReport describes what was made of one page.
 type PageReport struct {
 	URL string
+	// FinalURL is where the page came from: the URL requested for it (on Fetcher.BaseURL), or
+	// where redirects led, and then Redirected is true.
+	FinalURL   string
+	Redirected bool
 	// Bytes is the page's size as downloaded; FromCache says it was not downloaded again.
 	Bytes     int
 	FromCache bool
@@ -44,10 +48,13 @@ type PageReport struct {
 	Charset, CharsetHow string
 	// Method is how the work was found (see Extracted.Method; "tutorial" in compat mode).
 	Method string
-	// Headings, Paragraphs and Notes count the lines kept; Lines is their total.
-	Headings, Paragraphs, Notes, Lines int
-	// Warning is set when a fallback was used.
-	Warning string
+	// Kept counts the lines kept and Dropped those left out (see Extracted); Lines is the number
+	// of lines kept.
+	Kept, Dropped Counts
+	Lines         int
+	// Warnings tell what may need a look: the older page template, a mislabelled charset, an
+	// unreadable robots.txt.
+	Warnings []string
 	// Err is set when the page failed.
 	Err error
 	// text is the page's cleaned text.
@@ -105,12 +112,11 @@ func Scrape(ctx context.Context, opts Options) (*Result, error) {
 			if p.Err != nil {
 				fmt.Fprintf(opts.Log, "FAILED %s: %v\n", p.URL, p.Err)
 			} else {
-				fmt.Fprintf(opts.Log, "%s: %d bytes (%s, %s%s), %d headings + %d paragraphs%s = %d lines\n",
-					p.URL, p.Bytes, p.Charset, p.CharsetHow, cachedNote(p.FromCache), p.Headings, p.Paragraphs,
-					notesNote(p.Notes), p.Lines)
+				fmt.Fprintf(opts.Log, "%s%s: %d bytes (%s, %s%s), %s\n",
+					p.URL, movedNote(p), p.Bytes, p.Charset, p.CharsetHow, cachedNote(p.FromCache), linesNote(p))
 			}
-			if p.Warning != "" {
-				fmt.Fprintf(opts.Log, "warning: %s: %s\n", p.URL, p.Warning)
+			for _, w := range p.Warnings {
+				fmt.Fprintf(opts.Log, "warning: %s: %s\n", p.URL, w)
 			}
 		}
 		if p.Err != nil {
@@ -148,28 +154,60 @@ func cachedNote(c bool) string {
 	return ""
 }
 
-func notesNote(n int) string {
-	if n > 0 {
-		return fmt.Sprintf(" + %d notes", n)
+// movedNote shows where a redirected page came from.
+func movedNote(p PageReport) string {
+	if !p.Redirected {
+		return ""
 	}
-	return ""
+	return " (from " + p.FinalURL + ")"
+}
+
+// linesNote says what was kept and what was left out.
+func linesNote(p PageReport) string {
+	if p.Method == "tutorial" {
+		return fmt.Sprintf("%d lines", p.Lines)
+	}
+	k, d := p.Kept, p.Dropped
+	s := fmt.Sprintf("%d headings + %d paragraphs", k.Headings, k.Paragraphs)
+	if k.Notes > 0 {
+		s += fmt.Sprintf(" + %d notes", k.Notes)
+	}
+	if k.Apparatus > 0 {
+		s += fmt.Sprintf(" + %d apparatus lines", k.Apparatus)
+	}
+	s += fmt.Sprintf(" = %d lines", p.Lines)
+	var left []string
+	if d.Notes > 0 {
+		left = append(left, fmt.Sprintf("%d notes", d.Notes))
+	}
+	if d.Apparatus > 0 {
+		left = append(left, fmt.Sprintf("%d apparatus lines", d.Apparatus))
+	}
+	if len(left) > 0 {
+		s += fmt.Sprintf("; left out %s (%d bytes)", strings.Join(left, " and "), d.Bytes)
+	}
+	return s
 }
 
 // processPage downloads, decodes and cleans one page.
 func processPage(ctx context.Context, f *Fetcher, u string, opts Options) PageReport {
 	r := PageReport{URL: u}
-	page, err := f.Fetch(ctx, u)
+	page, err := f.FetchChecked(ctx, u, CheckPage)
 	if err != nil {
 		r.Err = err
 		return r
 	}
-	r.Bytes, r.FromCache = len(page.Body), page.FromCache
+	r.FinalURL, r.Redirected = page.Final, page.Final != page.Fetched
+	r.Bytes, r.FromCache, r.Warnings = len(page.Body), page.FromCache, page.Warnings
 	dec, err := Decode(page.Body, page.ContentType)
 	if err != nil {
 		r.Err = fmt.Errorf("%s: %w", u, err)
 		return r
 	}
 	r.Charset, r.CharsetHow = dec.Charset, dec.How
+	if dec.Warning != "" {
+		r.Warnings = append(r.Warnings, dec.Warning)
+	}
 	if opts.TutorialCompat {
 		r.Method = "tutorial"
 		r.text = TutorialText(dec.Text)
@@ -183,8 +221,10 @@ func processPage(ctx context.Context, f *Fetcher, u string, opts Options) PageRe
 		r.Err = fmt.Errorf("%s: %w", u, err)
 		return r
 	}
-	r.Method, r.Warning = ex.Method, ex.Warning
-	r.Headings, r.Paragraphs, r.Notes = ex.Count()
+	r.Method, r.Kept, r.Dropped = ex.Method, ex.Count(), ex.Dropped
+	if ex.Warning != "" {
+		r.Warnings = append(r.Warnings, ex.Warning)
+	}
 	lines := ex.Lines()
 	r.Lines = len(lines)
 	r.text = strings.Join(lines, "\n")

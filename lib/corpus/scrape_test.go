@@ -30,9 +30,11 @@ func mirrorServer(t *testing.T, contentType string, wrap func(http.Handler) http
 	if err != nil {
 		t.Fatal(err)
 	}
-	var requests atomic.Int64
+	var requests atomic.Int64 // page requests (robots.txt not counted)
 	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
+		if strings.HasPrefix(r.URL.Path, MirrorPrefix) {
+			requests.Add(1)
+		}
 		h.ServeHTTP(w, r)
 	})
 	var handler http.Handler = counted
@@ -72,8 +74,8 @@ func TestScrapeMirror(t *testing.T) {
 		if p.Lines != h+para || strings.Count(works[i], "\n")+1 != h+para {
 			t.Errorf("%s: %d lines (%d in the file), want %d headings + %d paragraphs", p.URL, p.Lines, strings.Count(works[i], "\n")+1, h, para)
 		}
-		if p.Charset != "windows-1251" || p.FromCache {
-			t.Errorf("%s: charset %s, from cache %v", p.URL, p.Charset, p.FromCache)
+		if p.Charset != "windows-1251" || p.FromCache || len(p.Warnings) > 0 || p.Redirected {
+			t.Errorf("%s: charset %s, from cache %v, warnings %q, redirected %v", p.URL, p.Charset, p.FromCache, p.Warnings, p.Redirected)
 		}
 	}
 	if got := requests.Load(); got != int64(len(DefaultURLs)) {
@@ -139,6 +141,10 @@ func TestScrapeRetries503(t *testing.T) {
 	var n atomic.Int64
 	srv, _ := mirrorServer(t, "text/html", func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/robots.txt" {
+				h.ServeHTTP(w, r)
+				return
+			}
 			if n.Add(1) == 1 {
 				http.Error(w, "busy", http.StatusServiceUnavailable)
 				return
@@ -159,6 +165,10 @@ func TestScrapeHonoursRetryAfter(t *testing.T) {
 	var n atomic.Int64
 	srv, _ := mirrorServer(t, "text/html", func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/robots.txt" {
+				h.ServeHTTP(w, r)
+				return
+			}
 			if n.Add(1) == 1 {
 				w.Header().Set("Retry-After", "1")
 				http.Error(w, "slow down", http.StatusTooManyRequests)
@@ -180,6 +190,10 @@ func TestScrapeHonoursRetryAfter(t *testing.T) {
 func brokenBody(t *testing.T, reset bool, tries *atomic.Int64) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/robots.txt" {
+			http.NotFound(w, r)
+			return
+		}
 		tries.Add(1)
 		w.Header().Set("Content-Type", "text/html")
 		w.Header().Set("Content-Length", "100000")
@@ -300,8 +314,12 @@ func TestScrapeUnwritableOutput(t *testing.T) {
 
 func TestScrapeNoTextIsAnError(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/robots.txt" {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "text/html")
-		_, _ = w.Write([]byte("<html><body><script>var _acic=1</script></body></html>"))
+		_, _ = w.Write([]byte("<html><body><!--Section Begins--><dd>&nbsp;<!--Section Ends--><script>var _acic=1</script></body></html>"))
 	}))
 	defer srv.Close()
 	_, err := Scrape(context.Background(), Options{URLs: DefaultURLs[:1], Fetcher: fastFetcher(srv.URL, ""), Out: filepath.Join(t.TempDir(), "d.txt")})
@@ -314,6 +332,10 @@ func TestScrapeFallbackWarns(t *testing.T) {
 	page := mirrorPage(t, "text_1860_dekabristy.shtml")
 	stripped := strings.NewReplacer("<!--Section Begins-->", "", "<!--Section Ends-->", "").Replace(string(page))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/robots.txt" {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "text/html")
 		_, _ = w.Write([]byte(stripped))
 	}))
@@ -323,7 +345,7 @@ func TestScrapeFallbackWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Pages[0].Warning == "" || !strings.Contains(log.String(), "warning: ") {
+	if len(res.Pages[0].Warnings) != 1 || !strings.Contains(log.String(), "warning: ") || !strings.Contains(log.String(), "older template") {
 		t.Errorf("no warning: %q", log.String())
 	}
 }
