@@ -15,9 +15,15 @@ import (
 // challenge page answered with 200, a page of another site.
 var ErrNotWork = errors.New("not a lib.ru page with a work")
 
-// ErrTruncated is returned for a page whose body ends before the work does. It wraps
-// io.ErrUnexpectedEOF, so the download is retried.
-var ErrTruncated = fmt.Errorf("page cut short: %w", io.ErrUnexpectedEOF)
+// ErrTruncated is returned for a page whose body ends before the work does. The error also
+// matches io.ErrUnexpectedEOF, so the download is retried.
+var ErrTruncated = errors.New("page cut short")
+
+// truncatedError is ErrTruncated with the details.
+type truncatedError struct{ details string }
+
+func (e *truncatedError) Error() string   { return ErrTruncated.Error() + " " + e.details }
+func (e *truncatedError) Unwrap() []error { return []error{ErrTruncated, io.ErrUnexpectedEOF} }
 
 // CheckPage tells whether a downloaded page is a lib.ru page holding a work, before it is cached.
 // It must have the <!--Section Begins--> marker or, in lib.ru's older template, the "Собственно
@@ -33,11 +39,11 @@ func CheckPage(body []byte, contentType string) error {
 	hasBegin, hasEnd := strings.Contains(page, markerBegin), strings.Contains(page, markerEnd)
 	switch {
 	case hasBegin && !hasEnd:
-		return fmt.Errorf("%w after %d bytes: <!--%s--> without <!--%s-->", ErrTruncated, len(body), markerBegin, markerEnd)
+		return &truncatedError{fmt.Sprintf("after %d bytes: <!--%s--> without <!--%s-->", len(body), markerBegin, markerEnd)}
 	case hasBegin || strings.Contains(page, markerWork):
 		return nil
 	case !strings.Contains(strings.ToLower(page), "</html>"):
-		return fmt.Errorf("%w after %d bytes: no work markers and no </html>; it begins %q", ErrTruncated, len(body), excerpt(body, contentType, 200))
+		return &truncatedError{fmt.Sprintf("after %d bytes: no work markers and no </html>; it reads %q", len(body), excerpt(body, contentType, 200))}
 	}
 	return fmt.Errorf("%w (no <!--%s--> marker, no %q comment; %d bytes of %s); it reads %q",
 		ErrNotWork, markerBegin, markerWork, len(body), orUnknown(contentType), excerpt(body, contentType, 200))

@@ -138,25 +138,30 @@ var (
 )
 
 // apparatusStart returns the index of the first line of the textual-variants apparatus, or
-// len(lines) when there is none. The apparatus begins at a short "Разночтения"/"Варианты" line
-// followed within 20 lines by an entry "Стр. N, строка N", or, without such a title, at the first of
-// two entries within 5 lines; it runs to the end of the work.
+// len(lines) when there is none. The apparatus is mostly entries: it begins at a short
+// "Разночтения"/"Варианты" line when more than half of the 20 lines after it are entries, or,
+// without such a title, at an entry when more than half of the 10 lines from it are entries, two at
+// least; it runs to the end of the work.
 func apparatusStart(lines []Paragraph) int {
-	entryWithin := func(from, n int) int {
-		count := 0
+	entries := func(from, n int) (count, total int) {
 		for j := from; j < len(lines) && j < from+n; j++ {
+			total++
 			if reApparatusLine.MatchString(lines[j].Text) {
 				count++
 			}
 		}
-		return count
+		return
 	}
 	for i, p := range lines {
 		switch {
-		case utf8.RuneCountInString(p.Text) <= 200 && reApparatusTitle.MatchString(p.Text) && entryWithin(i+1, 20) > 0:
-			return i
-		case reApparatusLine.MatchString(p.Text) && entryWithin(i, 5) >= 2:
-			return i
+		case utf8.RuneCountInString(p.Text) <= 80 && reApparatusTitle.MatchString(p.Text):
+			if n, total := entries(i+1, 20); n > 0 && 2*n > total {
+				return i
+			}
+		case reApparatusLine.MatchString(p.Text):
+			if n, total := entries(i, 10); n >= 2 && 2*n > total {
+				return i
+			}
 		}
 	}
 	return len(lines)

@@ -2,6 +2,7 @@ package corpus
 
 import (
 	"errors"
+	"fmt"
 	"path"
 	"strings"
 	"testing"
@@ -129,5 +130,82 @@ func TestExtractSmall(t *testing.T) {
 	ex, _ = Extract(page, ExtractOptions{KeepNotes: true})
 	if got := ex.Lines(); len(got) != 4 || got[3] != "12 Пишет." || !ex.Paragraphs[3].Note {
 		t.Errorf("with notes: %q", got)
+	}
+}
+
+// Footnote texts start with the note's number as <u>N</u>, <sup>N</sup> or <sup><u>N</u></sup>
+// (War and Peace pages have the plain <sup> form); all are notes.
+func TestExtractFootnoteForms(t *testing.T) {
+	page := `<html><body><!--Section Begins-->
+<dd>&nbsp;&nbsp;&nbsp;Текст<sup>1</sup> со сносками<sup><u>2</u></sup> трёх<sup>*</sup> видов.
+<dd>&nbsp;&nbsp;&nbsp;<u>1</u> Первая.
+<dd>&nbsp;&nbsp;&nbsp;<sup>2</sup> Вторая.
+<dd>&nbsp;&nbsp;&nbsp;<sup><u>*</u></sup> Третья.
+<dd>&nbsp;&nbsp;&nbsp;<sup>me</sup> не сноска.
+<!--Section Ends--></body></html>`
+	ex, err := Extract(page, ExtractOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(ex.Lines(), "|"); got != "Текст со сносками трёх видов.|me не сноска." {
+		t.Errorf("lines %q", got)
+	}
+	if ex.Dropped.Notes != 3 || ex.Dropped.Bytes != len("1 Первая.2 Вторая.* Третья.") {
+		t.Errorf("dropped %+v", ex.Dropped)
+	}
+	ex, _ = Extract(page, ExtractOptions{KeepNotes: true})
+	if got := strings.Join(ex.Lines(), "|"); got != "Текст со сносками трёх видов.|1 Первая.|2 Вторая.|* Третья.|me не сноска." {
+		t.Errorf("with notes: %q", got)
+	}
+}
+
+// The textual-variants apparatus after a work — a "Разночтения"/"Варианты" title followed by
+// entries "Стр. N, строка N", or entries alone — is left out to the end of the work; prose that
+// merely looks like it is not.
+func TestExtractApparatus(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("<dd>&nbsp;&nbsp;&nbsp;Варианты были разные, и князь выбрал худший.\n")
+	b.WriteString("<dd>&nbsp;&nbsp;&nbsp;Варианты\n")
+	b.WriteString("<dd>&nbsp;&nbsp;&nbsp;Стр. 5, строка 12 — так было написано на записке.\n")
+	for i := range 10 {
+		fmt.Fprintf(&b, "<dd>&nbsp;&nbsp;&nbsp;Абзац %d.\n", i)
+	}
+	b.WriteString("<dd>&nbsp;&nbsp;&nbsp;Конец романа.\n")
+	text := b.String()
+	const prose = 14
+	for _, c := range []struct {
+		name, apparatus string
+		lines           int
+	}{
+		{"title heading", `<h4><div align="center"><p><b>РАЗНОЧТЕНИЯ</b></p></div></h4>
+<dd>&nbsp;&nbsp;&nbsp;<i>Печатается по первому изданию.</i>
+<dd>&nbsp;&nbsp;&nbsp;Стр. 5, строка 12. <i>В рукописи:</i> вернувшийся
+<dd>&nbsp;&nbsp;&nbsp;Стр. 7, строки 3—4. <i>Вместо:</i> старик <i>было:</i> старый князь
+`, 4},
+		{"title paragraph", `<dd>&nbsp;&nbsp;&nbsp;Варианты из рукописей:
+<dd>&nbsp;&nbsp;&nbsp;Стр. 9, строка 1 снизу. исправлено
+`, 2},
+		{"entries only", `<dd>&nbsp;&nbsp;&nbsp;Стр. 5, строка 12. вернувшийся
+<dd>&nbsp;&nbsp;&nbsp;Стр. 6,строка 2. старый
+<dd>&nbsp;&nbsp;&nbsp;<i>Далее в рукописи зачёркнуто.</i>
+<dd>&nbsp;&nbsp;&nbsp;Стр. 8, строке 7. было
+`, 4},
+		{"none", "", 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			page := "<html><body><!--Section Begins-->\n" + text + c.apparatus + "<!--Section Ends--></body></html>"
+			ex, err := Extract(page, ExtractOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := ex.Lines()
+			if len(lines) != prose || lines[prose-1] != "Конец романа." || ex.Dropped.Apparatus != c.lines {
+				t.Errorf("%d lines, the last %q; dropped %+v", len(lines), lines[len(lines)-1], ex.Dropped)
+			}
+			all, _ := Extract(page, ExtractOptions{KeepNotes: true})
+			if n := all.Count().Apparatus; n != c.lines || len(all.Lines()) != prose+c.lines {
+				t.Errorf("KeepNotes: %d apparatus lines of %d", n, len(all.Lines()))
+			}
+		})
 	}
 }

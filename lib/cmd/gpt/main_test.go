@@ -61,6 +61,7 @@ func TestFlagRanges(t *testing.T) {
 		{[]string{"generate", "--model", "x", "--prompt", "a", "--max-new-tokens", "0"}, []string{"max_new_tokens = 0: want a whole number ≥ 1"}},
 		{[]string{"generate", "--model", "x", "--prompt", "a", "--do-sample", "--temperature", "0"}, []string{"temperature = 0: want a number > 0 when sampling"}},
 		{[]string{"tokenizer", "train", "--vocab-size", "0", "corpus.txt"}, []string{"--vocab-size 0"}},
+		{[]string{"scrape", "--delay", "-1s"}, []string{"--delay -1s is negative"}},
 		{[]string{"params", "--env", "GPT_EPOCHS=abc"}, []string{`GPT_EPOCHS="abc": want a number ≥ 0`}},
 	} {
 		var out, errOut bytes.Buffer
