@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -356,15 +357,22 @@ func TestPolitenessCrawlDelay(t *testing.T) {
 			}
 			hits := l.allHits()
 			if len(hits) != 5 || hits[0].path != "/robots.txt" {
-				t.Fatalf("requests: %v", hits)
+				var paths []string
+				for _, h := range hits {
+					paths = append(paths, h.path)
+				}
+				t.Fatalf("requests: %q, want robots.txt and 4 pages", paths)
 			}
 			for i, g := range gaps(hits) {
 				if g < c.want-5*time.Millisecond {
 					t.Errorf("request %d started %v after the previous one ended, want at least %v", i+1, g, c.want)
 				}
 			}
-			if l.maxInFlight != 1 {
-				t.Errorf("%d requests at once, want 1", l.maxInFlight)
+			l.mu.Lock()
+			most := l.maxInFlight
+			l.mu.Unlock()
+			if most != 1 {
+				t.Errorf("%d requests at once, want 1", most)
 			}
 		})
 	}
@@ -510,12 +518,9 @@ func TestScrapeRedirectToHTTPS(t *testing.T) {
 	secure.Close()
 	secure.Server = httptest.NewTLSServer(http.HandlerFunc(secure.serve))
 	t.Cleanup(secure.Close)
-	var plainHits []string
-	var mu sync.Mutex
+	var plainHits atomic.Int64
 	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		plainHits = append(plainHits, r.URL.Path)
-		mu.Unlock()
+		plainHits.Add(1)
 		if r.URL.Path == "/robots.txt" {
 			http.NotFound(w, r)
 			return
@@ -539,8 +544,8 @@ func TestScrapeRedirectToHTTPS(t *testing.T) {
 	if !strings.Contains(log, "(from "+secure.URL+MirrorPrefix+"text_0039.shtml)") {
 		t.Errorf("the log does not show where the page came from: %q", log)
 	}
-	if len(secure.pageHits()) != 2 || len(plainHits) != 3 {
-		t.Errorf("requests: %d to https, %v to http", len(secure.pageHits()), plainHits)
+	if len(secure.pageHits()) != 2 || plainHits.Load() != 3 {
+		t.Errorf("requests: %d to https, %d to http", len(secure.pageHits()), plainHits.Load())
 	}
 	// Cached under the URL asked for: nothing is requested again, and the report still tells.
 	f = fastFetcher(plain.URL, cache)
@@ -549,28 +554,28 @@ func TestScrapeRedirectToHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(secure.allHits()) != 3 || len(plainHits) != 3 || !res.Pages[0].FromCache || !res.Pages[0].Redirected {
-		t.Errorf("second run: %d https requests, %d http, from cache %v", len(secure.allHits()), len(plainHits), res.Pages[0].FromCache)
+	if len(secure.allHits()) != 3 || plainHits.Load() != 3 || !res.Pages[0].FromCache || !res.Pages[0].Redirected {
+		t.Errorf("second run: %d https requests, %d http, from cache %v", len(secure.allHits()), plainHits.Load(), res.Pages[0].FromCache)
 	}
 }
 
 // A redirect loop ends with an error.
 func TestRedirectLoop(t *testing.T) {
-	var n int
+	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/robots.txt" {
 			http.NotFound(w, r)
 			return
 		}
-		n++
+		n.Add(1)
 		http.Redirect(w, r, r.URL.Path, http.StatusFound)
 	}))
 	defer srv.Close()
 	f := fastFetcher(srv.URL, "")
 	f.Retries = -1
 	_, err := f.Fetch(context.Background(), QuickURLs[0])
-	if err == nil || !strings.Contains(err.Error(), "stopped after 10 redirects") || n != 11 {
-		t.Errorf("err = %v after %d requests", err, n)
+	if err == nil || !strings.Contains(err.Error(), "stopped after 10 redirects") || n.Load() != 11 {
+		t.Errorf("err = %v after %d requests", err, n.Load())
 	}
 }
 
