@@ -410,13 +410,16 @@ func TestRobotsCache(t *testing.T) {
 	l := newLibru(t, "User-agent: *\nCrawl-delay: 0\n")
 	cache := t.TempDir()
 	robotsRequests := func() int { return len(l.allHits()) - len(l.pageHits()) }
-	for run := 0; run < 2; run++ {
+	run := func() {
+		t.Helper()
 		f := fastFetcher(l.URL, cache)
-		f.Refresh = true
+		f.Refresh = true // pages downloaded again: robots.txt is needed
 		if _, _, err := scrapeQuick(t, f, Options{}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	run()
+	run()
 	if got := robotsRequests(); got != 1 {
 		t.Errorf("robots.txt read %d times in two runs, want 1", got)
 	}
@@ -427,11 +430,7 @@ func TestRobotsCache(t *testing.T) {
 	}
 	old := time.Now().Add(-25 * time.Hour)
 	ageRobots(t, files[0], old)
-	f := fastFetcher(l.URL, cache)
-	f.Refresh = true
-	if _, _, err := scrapeQuick(t, f, Options{}); err != nil {
-		t.Fatal(err)
-	}
+	run()
 	if got := robotsRequests(); got != 2 {
 		t.Errorf("a day-old robots.txt: read %d times, want 2", got)
 	}
@@ -445,7 +444,7 @@ func TestRobotsCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f = fastFetcher(failing.URL, cache)
+	f := fastFetcher(failing.URL, cache)
 	if err := os.WriteFile(f.robotsCachePath(failing.URL+"/robots.txt"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
