@@ -328,28 +328,6 @@ func TestScrapeNoTextIsAnError(t *testing.T) {
 	}
 }
 
-func TestScrapeFallbackWarns(t *testing.T) {
-	page := mirrorPage(t, "text_1860_dekabristy.shtml")
-	stripped := strings.NewReplacer("<!--Section Begins-->", "", "<!--Section Ends-->", "").Replace(string(page))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/robots.txt" {
-			http.NotFound(w, r)
-			return
-		}
-		w.Header().Set("Content-Type", "text/html")
-		_, _ = w.Write([]byte(stripped))
-	}))
-	defer srv.Close()
-	var log strings.Builder
-	res, err := Scrape(context.Background(), Options{URLs: DefaultURLs[7:], Fetcher: fastFetcher(srv.URL, ""), Out: filepath.Join(t.TempDir(), "d.txt"), Log: &log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Pages[0].Warnings) != 1 || !strings.Contains(log.String(), "warning: ") || !strings.Contains(log.String(), "older template") {
-		t.Errorf("no warning: %q", log.String())
-	}
-}
-
 func TestResolveBaseURL(t *testing.T) {
 	f := &Fetcher{BaseURL: "http://127.0.0.1:9/mirror"}
 	got, err := f.Resolve("http://az.lib.ru/t/tolstoj_lew_nikolaewich/text_0040.shtml?x=1")
