@@ -1,6 +1,7 @@
 package corpus
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -31,18 +32,22 @@ func (e *truncatedError) Unwrap() []error { return []error{ErrTruncated, io.ErrU
 // marker but not <!--Section Ends-->, or with neither marker nor </html>, was cut short
 // (ErrTruncated): lib.ru's pages are served without Content-Length, so only the content shows it.
 func CheckPage(body []byte, contentType string) error {
+	// The section markers are ASCII, the same bytes in every encoding lib.ru uses: the page is
+	// decoded only when the start marker is missing.
+	if bytes.Contains(body, []byte(markerBegin)) {
+		if !bytes.Contains(body, []byte(markerEnd)) {
+			return &truncatedError{fmt.Sprintf("after %d bytes: <!--%s--> without <!--%s-->", len(body), markerBegin, markerEnd)}
+		}
+		return nil
+	}
 	dec, err := Decode(body, contentType)
 	if err != nil {
 		return err
 	}
-	page := dec.Text
-	hasBegin, hasEnd := strings.Contains(page, markerBegin), strings.Contains(page, markerEnd)
 	switch {
-	case hasBegin && !hasEnd:
-		return &truncatedError{fmt.Sprintf("after %d bytes: <!--%s--> without <!--%s-->", len(body), markerBegin, markerEnd)}
-	case hasBegin || strings.Contains(page, markerWork):
+	case strings.Contains(dec.Text, markerWork):
 		return nil
-	case !strings.Contains(strings.ToLower(page), "</html>"):
+	case !strings.Contains(strings.ToLower(dec.Text), "</html>"):
 		return &truncatedError{fmt.Sprintf("after %d bytes: no work markers and no </html>; it reads %q", len(body), excerpt(body, contentType, 200))}
 	}
 	return fmt.Errorf("%w (no <!--%s--> marker, no %q comment; %d bytes of %s); it reads %q",

@@ -280,7 +280,7 @@ func (f *Fetcher) download(ctx context.Context, page *Page, check func([]byte, s
 			return err
 		}
 		pause := wait
-		if he := (*HTTPError)(nil); errors.As(err, &he) && he.RetryAfter > 0 {
+		if retryAfter(err) > 0 {
 			pause = 0 // the host's next request already waits for it
 		}
 		select {
@@ -415,31 +415,26 @@ func (f *Fetcher) hop(ctx context.Context, page *Page, target *url.URL, timeout,
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	resp, err := f.request(ctx, u, timeout)
-	h.next = time.Now().Add(f.delay(h.robots))
-	if he := (*HTTPError)(nil); errors.As(err, &he) && he.RetryAfter > 0 {
-		h.next = latest(h.next, time.Now().Add(min(he.RetryAfter, maxRetryAfter)))
-	}
+	h.next = time.Now().Add(max(f.delay(h.robots), min(retryAfter(err), maxRetryAfter)))
 	return resp, err
 }
 
-func latest(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
+// retryAfter is the wait a failed request's server asked for (0 when none).
+func retryAfter(err error) time.Duration {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.RetryAfter
 	}
-	return b
+	return 0
 }
 
-// request makes one GET without following redirects and reads a 200's body.
-func (f *Fetcher) request(ctx context.Context, u string, timeout time.Duration) (*hopResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+// get makes one GET with the fetcher's User-Agent; a transport error names the URL once.
+func (f *Fetcher) get(ctx context.Context, client *http.Client, u string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	req.Header.Set("User-Agent", f.userAgent())
-	client := *f.client()
-	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := client.Do(req)
 	if err != nil {
 		var ue *url.Error
@@ -447,6 +442,28 @@ func (f *Fetcher) request(ctx context.Context, u string, timeout time.Duration) 
 			err = ue.Err // its text repeats the URL
 		}
 		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	return resp, nil
+}
+
+// newHTTPError keeps the start of an unwanted response (the first 4 KiB of start).
+func newHTTPError(u string, resp *http.Response, start []byte) *HTTPError {
+	if len(start) > 4<<10 {
+		start = start[:4<<10]
+	}
+	return &HTTPError{URL: u, Status: resp.StatusCode, Body: start, ContentType: resp.Header.Get("Content-Type"),
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+}
+
+// request makes one GET without following redirects and reads a 200's body.
+func (f *Fetcher) request(ctx context.Context, u string, timeout time.Duration) (*hopResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	client := *f.client()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := f.get(ctx, &client, u)
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
@@ -460,8 +477,7 @@ func (f *Fetcher) request(ctx context.Context, u string, timeout time.Duration) 
 	default:
 		start, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
-		return nil, &HTTPError{URL: u, Status: resp.StatusCode, Body: start, ContentType: resp.Header.Get("Content-Type"),
-			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+		return nil, newHTTPError(u, resp, start)
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {

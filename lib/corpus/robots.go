@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -136,18 +135,9 @@ func (f *Fetcher) readRobots(ctx context.Context, h *hostState, target *url.URL,
 func (f *Fetcher) getRobots(ctx context.Context, robotsURL string, timeout time.Duration) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, robotsURL, nil)
+	resp, err := f.get(ctx, f.client(), robotsURL)
 	if err != nil {
-		return 0, nil, fmt.Errorf("GET %s: %w", robotsURL, err)
-	}
-	req.Header.Set("User-Agent", f.userAgent())
-	resp, err := f.client().Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return 0, nil, fmt.Errorf("GET %s: %w", robotsURL, err)
+		return 0, nil, err
 	}
 	defer resp.Body.Close()
 	// RFC 9309 §2.5: at least 500 KiB are parsed; more is ignored.
@@ -156,11 +146,7 @@ func (f *Fetcher) getRobots(ctx context.Context, robotsURL string, timeout time.
 		return 0, nil, fmt.Errorf("GET %s: %w", robotsURL, err)
 	}
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
-		if len(body) > 4<<10 {
-			body = body[:4<<10]
-		}
-		return 0, nil, &HTTPError{URL: robotsURL, Status: resp.StatusCode, Body: body, ContentType: resp.Header.Get("Content-Type"),
-			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"))}
+		return 0, nil, newHTTPError(robotsURL, resp, body)
 	}
 	return resp.StatusCode, body, nil
 }

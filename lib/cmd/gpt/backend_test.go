@@ -24,7 +24,8 @@ func TestBackendReport(t *testing.T) {
 	if code := run([]string{"backend"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d, stderr %q", code, errOut.String())
 	}
-	for _, want := range []string{"backend: go", "why:     GOMLX_BACKEND is set", "precision: fp32 by default (the pure-Go backend runs on the CPU", "check:   x²+1"} {
+	for _, want := range []string{"backend: go (", "why:     GOMLX_BACKEND is set", "precision: fp32 by default (the pure-Go backend runs on the CPU",
+		"device 0:", "check:   x²+1 over [1 2 3] = [2 5 10]"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

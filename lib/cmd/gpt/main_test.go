@@ -99,19 +99,6 @@ func TestParamsCommand(t *testing.T) {
 	}
 }
 
-func TestBackendCommand(t *testing.T) {
-	t.Setenv("GOMLX_BACKEND", "go")
-	var out, errOut bytes.Buffer
-	if code := run([]string{"backend"}, &out, &errOut); code != 0 {
-		t.Fatalf("exit %d: %s", code, errOut.String())
-	}
-	for _, want := range []string{"backend: go (", "why:     GOMLX_BACKEND is set", "device 0:", "check:   x²+1 over [1 2 3] = [2 5 10]"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
-}
-
 func TestScrapeCommand(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "dataset.txt")
 	var stdout, stderr bytes.Buffer
