@@ -223,8 +223,11 @@ func (c *Client) fetchBlob(ctx context.Context, repoID, commit, filename, blob s
 	partial := blob + ".incomplete"
 	u := c.resolveURL(repoID, commit, filename)
 	client := c.httpClient(c.DownloadTimeout, false)
-	bar := progress.Bytes(c.Progress, meta.size, filename)
-	defer bar.Finish()
+	var bar *progress.Bar // bytes, for the files big enough to take a while (Download counts the files)
+	if meta.size >= bigFile {
+		bar = progress.Bytes(c.Progress, meta.size, filename)
+		defer bar.Finish()
+	}
 	err := c.retry(ctx, -1, func() (bool, error) {
 		f, err := os.OpenFile(partial, os.O_CREATE|os.O_WRONLY, 0o666)
 		if err != nil {
@@ -295,6 +298,9 @@ func (c *Client) fetchBlob(ctx context.Context, repoID, commit, filename, blob s
 	}
 	return nil
 }
+
+// bigFile is the size from which a download shows its own bar in bytes.
+var bigFile int64 = 10_000_000
 
 type barWriter struct{ bar *progress.Bar }
 
@@ -571,6 +577,10 @@ func (c *Client) Download(ctx context.Context, repoID, revision string, files []
 		return "", err
 	}
 	commit := meta0.commit
+	var bar *progress.Bar // the files, as huggingface_hub's snapshot_download counts them
+	if len(files) > 1 {
+		bar = progress.Count(c.Progress, int64(len(files)), fmt.Sprintf("Fetching %d files", len(files)))
+	}
 	sem := make(chan struct{}, max(1, c.Concurrency))
 	var wg sync.WaitGroup
 	errs := make([]error, len(files))
@@ -589,9 +599,11 @@ func (c *Client) Download(ctx context.Context, repoID, revision string, files []
 				}
 			}
 			errs[i] = c.fetchFile(ctx, repoID, commit, f, meta)
+			bar.Add(1)
 		}()
 	}
 	wg.Wait()
+	bar.Finish()
 	if err := errors.Join(errs...); err != nil {
 		return "", err
 	}

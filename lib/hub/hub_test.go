@@ -792,3 +792,28 @@ func TestModelFiles(t *testing.T) {
 		t.Errorf("ModelFiles = %v", got)
 	}
 }
+
+// A model download shows how many files are fetched (as huggingface_hub's snapshot_download does)
+// and a bar in bytes for each big file only (the weights): in a notebook, two live blocks, not one
+// per small file.
+func TestDownloadProgress(t *testing.T) {
+	defer func(v int64) { bigFile = v }(bigFile)
+	bigFile = 100_000
+	srv := startHub(t, testRepo(t), hubtest.Faults{})
+	c, _ := client(t, srv)
+	var out bytes.Buffer
+	c.Progress = &out
+	if _, err := c.DownloadModel(context.Background(), repoID, ""); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	var last []string
+	for _, l := range lines {
+		if strings.Contains(l, "100%") {
+			last = append(last, l)
+		}
+	}
+	if len(last) != 2 || !strings.HasPrefix(last[0], "model.safetensors 100% 300.0 kB/300.0 kB [") || !strings.HasPrefix(last[1], "Fetching 5 files 100% 5/5 [") {
+		t.Errorf("progress lines %q", lines)
+	}
+}

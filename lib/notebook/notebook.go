@@ -15,8 +15,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -182,4 +184,134 @@ func dedupe(ps []Problem) []Problem {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 	return line
+}
+
+// reAbsPath finds an absolute path of the machine that executed a notebook (a home, /root, /tmp,
+// the work folders of CI machines) in an output: saved outputs show paths relative to the repository
+// or its work folder, so that they read the same everywhere.
+var reAbsPath = regexp.MustCompile(`(?:^|[\s"'(=\[:,])(/(?:work|root|tmp|home|Users|var/folders|private/var)/[^\s"'<>)\]]*)`)
+
+// reTrainBlock finds the live training block's final state attributes.
+var reTrainBlock = regexp.MustCompile(`class="gpt-train" data-step="(\d+)" data-max-steps="(\d+)"`)
+
+// Clean lists what the outputs of a notebook meant to be read (committed, or executed by the
+// tutorial's runner) must not hold: stderr stream outputs (progress is shown in live HTML blocks),
+// absolute paths of the machine that ran it, and a training cell (one calling .Train() without its
+// one live block (class "gpt-train") in its final state, with the loss table and the loss curve.
+func Clean(ipynb []byte) ([]Problem, error) {
+	var f File
+	if err := json.Unmarshal(ipynb, &f); err != nil {
+		return nil, fmt.Errorf("not a notebook: %w", err)
+	}
+	var problems []Problem
+	for i, c := range f.Cells {
+		if c.CellType != "code" {
+			continue
+		}
+		n := i + 1
+		var blocks []string
+		for _, o := range c.Outputs {
+			if o.OutputType == "stream" && o.Name == "stderr" {
+				problems = append(problems, Problem{n, "stderr output: " + firstLine(string(o.Text))})
+			}
+			for _, t := range append([]Text{o.Text}, textData(o)...) {
+				if m := reAbsPath.FindStringSubmatch(string(t)); m != nil {
+					problems = append(problems, Problem{n, "absolute path of the machine in an output: " + m[1]})
+				}
+			}
+			if h := string(o.Data["text/html"]); strings.Contains(h, `class="gpt-train"`) {
+				blocks = append(blocks, h)
+			}
+		}
+		if !strings.Contains(string(c.Source), ".Train(") {
+			continue
+		}
+		if len(blocks) != 1 {
+			problems = append(problems, Problem{n, fmt.Sprintf("training cell with %d live training blocks (want one)", len(blocks))})
+			continue
+		}
+		m := reTrainBlock.FindStringSubmatch(blocks[0])
+		switch {
+		case m == nil || m[1] != m[2]:
+			problems = append(problems, Problem{n, "the training block is not in its final state (data-step ≠ data-max-steps)"})
+		case !strings.Contains(blocks[0], "<table") || !strings.Contains(blocks[0], "<svg"):
+			problems = append(problems, Problem{n, "the training block lacks the loss table or the loss curve"})
+		}
+	}
+	return dedupe(problems), nil
+}
+
+// textData returns an output's textual payloads (HTML included, as markup).
+func textData(o Output) []Text {
+	var out []Text
+	for mime, t := range o.Data {
+		if strings.HasPrefix(mime, "text/") || mime == "image/svg+xml" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// reLiveClass finds the class of one of the tutorial's live blocks.
+var reLiveClass = regexp.MustCompile(`class="(gpt-[a-z]+)"`)
+
+// kinds lists each code cell's kinds of output: "stdout", "stderr", "error", a live block by its
+// class ("gpt-train", "gpt-generate"), or the MIME types of other display data. Progress blocks
+// (gpt-progress) are left out: they show only when there is work to do (a cached step has none).
+func kinds(f File) [][]string {
+	var out [][]string
+	for _, c := range f.Cells {
+		if c.CellType != "code" {
+			continue
+		}
+		set := map[string]bool{}
+		for _, o := range c.Outputs {
+			switch {
+			case o.OutputType == "stream":
+				set[o.Name] = true
+			case o.OutputType == "error":
+				set["error"] = true
+			case o.Data["text/html"] != "" && reLiveClass.MatchString(string(o.Data["text/html"])):
+				set[reLiveClass.FindStringSubmatch(string(o.Data["text/html"]))[1]] = true
+			default:
+				var mimes []string
+				for m := range o.Data {
+					mimes = append(mimes, m)
+				}
+				slices.Sort(mimes)
+				set[strings.Join(mimes, "+")] = true
+			}
+		}
+		delete(set, "gpt-progress")
+		out = append(out, slices.Sorted(maps.Keys(set)))
+	}
+	return out
+}
+
+// SameKinds lists the code cells whose kinds of output differ between a notebook as committed and
+// as executed again (see kinds): the committed outputs then no longer show what a run shows.
+func SameKinds(committed, executed []byte) ([]Problem, error) {
+	var a, b File
+	if err := json.Unmarshal(committed, &a); err != nil {
+		return nil, fmt.Errorf("committed notebook: %w", err)
+	}
+	if err := json.Unmarshal(executed, &b); err != nil {
+		return nil, fmt.Errorf("executed notebook: %w", err)
+	}
+	ka, kb := kinds(a), kinds(b)
+	if len(ka) != len(kb) {
+		return []Problem{{What: fmt.Sprintf("%d code cells committed, %d executed", len(ka), len(kb))}}, nil
+	}
+	var problems []Problem
+	code := 0
+	for i, c := range b.Cells {
+		if c.CellType != "code" {
+			continue
+		}
+		if !slices.Equal(ka[code], kb[code]) {
+			problems = append(problems, Problem{i + 1, fmt.Sprintf("outputs %v, but the committed notebook shows %v (re-run `gpt notebooks --in-place` and commit)", kb[code], ka[code])})
+		}
+		code++
+	}
+	return problems, nil
 }

@@ -29,6 +29,9 @@ type Options struct {
 	Kernel string
 	// Log receives one line per notebook as it starts and ends (default: discarded).
 	Log io.Writer
+	// Clean also fails a notebook whose outputs are not fit to commit (see [Clean]) or, run into
+	// OutDir, whose kinds of output differ from the committed notebook's (see [SameKinds]).
+	Clean bool
 }
 
 // Result is the outcome of one notebook.
@@ -120,6 +123,13 @@ func runOne(ctx context.Context, nbconvert []string, nb string, opts Options) Re
 		args = append(args, "--output-dir", outDir, "--output", name, abs)
 		logPath = filepath.Join(opts.OutDir, strings.TrimSuffix(name, ".ipynb")+".log")
 	}
+	var committed []byte
+	if opts.Clean && !opts.InPlace {
+		if committed, err = os.ReadFile(nb); err != nil {
+			r.Problems = []Problem{{What: err.Error()}}
+			return r
+		}
+	}
 	cmd := exec.CommandContext(ctx, nbconvert[0], args...)
 	cmd.Env = append(os.Environ(), opts.Env...)
 	var out bytes.Buffer
@@ -139,7 +149,30 @@ func runOne(ctx context.Context, nbconvert []string, nb string, opts Options) Re
 		return r
 	}
 	r.Problems = append(r.Problems, problems...)
+	if opts.Clean {
+		r.Problems = append(r.Problems, cleanProblems(r.Executed, committed)...)
+	}
 	return r
+}
+
+// cleanProblems runs Clean on the executed notebook and, given the committed one, SameKinds.
+func cleanProblems(executed string, committed []byte) []Problem {
+	data, err := os.ReadFile(executed)
+	if err != nil {
+		return []Problem{{What: err.Error()}}
+	}
+	problems, err := Clean(data)
+	if err != nil {
+		return []Problem{{What: err.Error()}}
+	}
+	if committed != nil {
+		differ, err := SameKinds(committed, data)
+		if err != nil {
+			return append(problems, Problem{What: err.Error()})
+		}
+		problems = append(problems, differ...)
+	}
+	return problems
 }
 
 // nbconvertCommand finds nbconvert: the jupyter-nbconvert script or `jupyter nbconvert`.

@@ -350,7 +350,7 @@ func (t *BpeTrainer) Train(counts map[string]int) (*BPE, error) {
 		}
 		clear(where)
 	}
-	bar.Finish()
+	bar.Done() // the vocabulary size is an upper bound: merging stops when no pair is left
 
 	m := &BPE{Vocab: vocab, Merges: merges, ContinuingSubwordPrefix: t.ContinuingSubwordPrefix, EndOfWordSuffix: t.EndOfWordSuffix}
 	if err := m.init(); err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/gonb-gpt/tutorial/lib/data"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/optim"
-	"github.com/gonb-gpt/tutorial/lib/progress"
 	"github.com/gonb-gpt/tutorial/lib/tokenizer"
 )
 
@@ -32,8 +31,10 @@ type Trainer struct {
 	TrainIndices []int
 	EvalData     *data.Blocks
 	EvalIndices  []int
-	// Log receives the run's header, the loss table and the summary (default os.Stdout);
-	// Progress the progress bar (default os.Stderr; nil-able through NoProgress).
+	// Log receives the run's header, the loss table and the summary (default os.Stdout). Progress
+	// receives the live display (default os.Stderr; NoProgress turns it off): in a GoNB notebook one
+	// HTML block with the progress bar, the loss table and the loss curve, updated in place (the table
+	// then is not written to Log); in a terminal one line redrawn; in logs one line every 10 s.
 	Log        io.Writer
 	Progress   io.Writer
 	NoProgress bool
@@ -193,17 +194,21 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 	}
 	fmt.Fprintf(log, "***** Running training *****\n  Num examples = %d\n  Num Epochs = %d\n  Instantaneous batch size per device = %d\n  Total train batch size = %d\n  Gradient Accumulation steps = %d\n  Total optimization steps = %d\n  Number of trainable parameters = %d\n",
 		len(idx), int(math.Ceil(float64(total)/float64(stepsPerEpoch))), a.PerDeviceTrainBatchSize, bs*a.GradientAccumulationSteps, a.GradientAccumulationSteps, total, t.Model.NumParameters())
-	fmt.Fprintf(log, "%-8s %s\n", "Step", "Training Loss")
 
-	var barW io.Writer = os.Stderr
+	var progressW io.Writer = os.Stderr
 	if t.Progress != nil {
-		barW = t.Progress
+		progressW = t.Progress
 	}
 	if t.NoProgress {
-		barW = nil
+		progressW = nil
 	}
-	bar := progress.Count(barW, int64(total-state.GlobalStep), "training")
-	defer bar.Finish()
+	disp := newDisplay(progressW, total, math.Ceil(float64(total)/float64(stepsPerEpoch)), state.GlobalStep)
+	defer func() { disp.finish(t.History) }()
+	table := log // the Step | Training Loss lines: in a notebook, the display's table holds them
+	if disp.html() {
+		table = io.Discard
+	}
+	fmt.Fprintf(table, "%-8s %s\n", "Step", "Training Loss")
 	// applied counts this run's optimizer updates known to be applied: the scheduler's step count (it
 	// lags global_step by the fp16 steps the scaler skipped; resumed, it goes on from the
 	// checkpoint's). The device counts every update the model's optimizer state has seen, base more.
@@ -249,10 +254,11 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 		state.GlobalStep++
 		logSteps++
 		state.Epoch = float64(l.micro) / float64(batchesPerEpoch)
-		bar.Add(1)
-		elapsed := time.Since(start).Seconds()
-		tokPerS := float64((state.GlobalStep-startStep)*tokensPerStep) / elapsed
-		bar.Describe(fmt.Sprintf("step %d/%d loss %.4f lr %.2e %.0f tok/s", state.GlobalStep, total, loss, r.LR, tokPerS))
+		tokPerS := float64((state.GlobalStep-startStep)*tokensPerStep) / time.Since(start).Seconds()
+		logged := len(state.LogHistory)
+		defer func() {
+			disp.update(state.GlobalStep, state.Epoch, loss, r.LR, tokPerS, state.LogHistory, len(state.LogHistory) > logged)
+		}()
 		state.TrainLossSum += stepLoss
 		state.TrainLossSteps++
 		logLossSum += stepLoss
@@ -267,7 +273,7 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 				e.GradNorm = ptr(lastNorm)
 			}
 			t.addLog(state, e)
-			fmt.Fprintf(log, "%-8d %.6f\n", state.GlobalStep, mean)
+			fmt.Fprintf(table, "%-8d %.6f\n", state.GlobalStep, mean)
 			logLossSum, logSteps = 0, 0
 		}
 		if t.evalAt(state.GlobalStep) {
@@ -276,7 +282,7 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 				return err
 			}
 			t.addLog(state, LogEntry{Step: state.GlobalStep, Epoch: round(state.Epoch, 4), EvalLoss: ptr(el), Perplexity: ptr(math.Exp(el))})
-			fmt.Fprintf(log, "%-8d eval_loss %.6f perplexity %.3f\n", state.GlobalStep, el, math.Exp(el))
+			fmt.Fprintf(table, "%-8d eval_loss %.6f perplexity %.3f\n", state.GlobalStep, el, math.Exp(el))
 		}
 		if a.SaveSteps > 0 && state.GlobalStep%a.SaveSteps == 0 {
 			if _, err := t.saveCheckpoint(state); err != nil {
@@ -347,7 +353,7 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 	out := &TrainOutput{GlobalStep: state.GlobalStep, TrainingLoss: state.TrainLossSum / float64(max(1, state.TrainLossSteps)),
 		Metrics: map[string]float64{"train_runtime": runtime, "train_samples_per_second": float64(steps*bs*a.GradientAccumulationSteps) / runtime,
 			"train_steps_per_second": float64(steps) / runtime, "epoch": state.Epoch, "train_tokens_per_second": float64(steps*tokensPerStep) / runtime}}
-	bar.Finish()
+	disp.finish(t.History)
 	if t.SkippedSteps > 0 {
 		fmt.Fprintf(log, "fp16: the loss scaler skipped %d of %d optimizer steps (inf/NaN gradients)%s\n", t.SkippedSteps, steps, scaleNote(scaler, t.Model))
 	}

@@ -13,13 +13,15 @@ import (
 	"github.com/gonb-gpt/tutorial/lib/corpus"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/hub"
+	"github.com/gonb-gpt/tutorial/lib/progress"
 	"github.com/gonb-gpt/tutorial/lib/tokenizer"
 	"github.com/gonb-gpt/tutorial/lib/train"
 )
 
 // Scrape writes dataset.txt: the tutorial's eight lib.ru pages (cached in the work folder), or in
 // quick mode the two vendored pages from a local mirror. GPT_LIBRU_MIRROR=DIR serves the eight
-// pages from a local copy instead of lib.ru (e.g. ../shared/libru-mirror, offline).
+// pages from a local copy instead of lib.ru (e.g. ../shared/libru-mirror, offline). log receives a
+// line per page and the progress (in a notebook, a live block when log is os.Stdout).
 func (p *Params) Scrape(ctx context.Context, compat bool, out string, log io.Writer) (*corpus.Result, error) {
 	urls := corpus.DefaultURLs
 	fetcher := &corpus.Fetcher{CacheDir: p.Path("libru-cache")}
@@ -39,10 +41,14 @@ func (p *Params) Scrape(ctx context.Context, compat bool, out string, log io.Wri
 		fetcher.BaseURL, fetcher.Delay, fetcher.CacheDir = m.URL, -1, ""
 		urls = corpus.QuickURLs
 	}
-	if log != nil {
-		log = replacingWriter{log, strings.NewReplacer(out, p.Show(out))}
+	opts := corpus.Options{URLs: urls, Fetcher: fetcher, Out: out, TutorialCompat: compat}
+	if progress.InNotebook(log) {
+		opts.Progress = log // a live block; in text, the page lines say enough
 	}
-	return corpus.Scrape(ctx, corpus.Options{URLs: urls, Fetcher: fetcher, Out: out, TutorialCompat: compat, Log: log})
+	if log != nil {
+		opts.Log = replacingWriter{log, strings.NewReplacer(out, p.Show(out))}
+	}
+	return corpus.Scrape(ctx, opts)
 }
 
 // replacingWriter rewrites what passes through it (whole lines: the corpus logs with Fprintf).
@@ -152,26 +158,8 @@ func (p *Params) PretrainedDir(ctx context.Context, backend compute.Backend) (st
 	if err != nil {
 		return "", err
 	}
-	c.Progress = os.Stderr
+	c.Progress = os.Stdout // notes as text, the download bars as a live block in a notebook
 	return c.DownloadModel(ctx, p.ModelID, "")
-}
-
-// Complete encodes the prompt, generates and returns the decoded text (prompt included), as the
-// tutorial's tokenizer.decode(model.generate(**tokenizer(prompt))[0]) does.
-func Complete(m *gpt2.Model, tok *tokenizer.Tokenizer, prompt string, opts gpt2.GenerateOptions) (string, error) {
-	e, err := tok.Encode(prompt)
-	if err != nil {
-		return "", err
-	}
-	if len(e.IDs) == 0 {
-		return "", fmt.Errorf("the prompt %q encodes to no tokens", prompt)
-	}
-	out, err := m.Generate([][]int{e.IDs}, opts)
-	if err != nil {
-		return "", err
-	}
-	text, err := tok.Decode(out[0], true)
-	return strings.TrimSpace(text), err
 }
 
 // ScratchArgs are the tutorial's TrainingArguments(output_dir="gpt2-scratch", num_train_epochs=30,

@@ -8,11 +8,11 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/gonb-gpt/tutorial/lib/backend"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/tokenizer"
+	"github.com/gonb-gpt/tutorial/lib/tutorial"
 )
 
 func init() {
@@ -127,33 +127,16 @@ comma-separated ids: the whole sequence, prompt included, as HF's generate retur
 	} else if ids, err = parseIDs(*promptIDs); err != nil {
 		return err
 	}
-	var newIDs []int
-	printed := ""
+	var stream *tutorial.TextStreamer // the text as it comes (with a tokenizer)
 	if tok != nil {
-		text, _ := tok.Decode(ids, true)
-		fmt.Fprint(stdout, text)
-		printed = ""
-		opts.OnToken = func(_, id int) {
-			newIDs = append(newIDs, id)
-			full, err := tok.Decode(append(append([]int(nil), ids...), newIDs...), true)
-			if err != nil {
-				return
-			}
-			full = strings.TrimPrefix(full, text)
-			// Print what is new once it is whole UTF-8 (byte-level tokens can split a character).
-			if strings.HasPrefix(full, printed) && !strings.HasSuffix(full, string(utf8.RuneError)) {
-				fmt.Fprint(stdout, full[len(printed):])
-				printed = full
-			}
-		}
+		stream = tutorial.NewTextStreamer(stdout, tok, ids)
+		opts.OnToken = func(_, id int) { stream.Put(id) }
 	}
 	out, err := m.Generate([][]int{ids}, opts)
 	if err != nil {
 		return err
 	}
-	if tok != nil {
-		fmt.Fprintln(stdout)
-	}
+	stream.End()
 	if *printIDs || tok == nil {
 		fmt.Fprintln(stdout, joinIDs(out[0]))
 	}

@@ -30,13 +30,14 @@ func runNotebooks(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("notebooks", "[flags] [NOTEBOOK.ipynb ...]", `
 Executes the notebooks (default: every notebooks/*.ipynb, in name order) with nbconvert and the GoNB
 kernel, writes the executed copies, and fails when any cell errs or any output holds a Go panic or a
-non-zero exit status. Parameters reach the notebooks as environment variables: --mode sets
-GPT_QUICK, --env adds more.`)
+non-zero exit status, and (--clean) when the outputs are unfit to commit. Parameters reach the
+notebooks as environment variables: --mode sets GPT_QUICK, --env adds more.`)
 	dir := fs.String("dir", "notebooks", "folder of the notebooks to run when none are named")
 	out := fs.String("out", "build/notebooks", "folder for the executed copies")
 	inPlace := fs.Bool("in-place", false, "write the outputs into the notebooks themselves (to commit a real run)")
 	mode := fs.String("mode", "quick", "quick (tiny sizes, local data: minutes on a CPU) or full (the tutorial's sizes)")
 	timeout := fs.Duration("cell-timeout", time.Hour, "time limit of each cell")
+	clean := fs.Bool("clean", true, "also fail on outputs unfit to commit (stderr, absolute paths, a training cell without its live block) and on kinds of output that differ from the committed notebook's")
 	var env envList
 	fs.Var(&env, "env", "KEY=VALUE passed to the notebooks (repeatable)")
 	if err := parse(fs, args); err != nil {
@@ -60,7 +61,7 @@ GPT_QUICK, --env adds more.`)
 		}
 	}
 	start := time.Now()
-	_, err = notebook.Run(ctx, nbs, notebook.Options{OutDir: *out, InPlace: *inPlace, Env: env, CellTimeout: *timeout, Log: stdout})
+	_, err = notebook.Run(ctx, nbs, notebook.Options{OutDir: *out, InPlace: *inPlace, Env: env, CellTimeout: *timeout, Log: stdout, Clean: *clean})
 	fmt.Fprintf(stdout, "%d notebook(s) in %s\n", len(nbs), time.Since(start).Round(time.Second))
 	return err
 }
