@@ -5,7 +5,7 @@ export GOTOOLCHAIN := go1.27.3
 export GOEXPERIMENT := simd
 GO ?= go
 
-.PHONY: tutorial params test kernel vet fmt-check unit unit-no-shared notebooks hf-anchor device-check device-prepare image-check
+.PHONY: tutorial params test kernel vet fmt-check unit unit-no-shared notebooks browser-test hf-anchor device-check device-prepare image-check
 
 SHARED ?= ../shared
 HF_DIR := build/hf-tokenizers
@@ -51,6 +51,12 @@ unit-no-shared:
 
 notebooks:
 	$(GO) run ./lib/cmd/gpt notebooks --mode quick
+
+## browser-test: the notebooks in a real browser: classic Jupyter Notebook and headless Chromium (Selenium),
+## Cell → Run All in each, then checks on the page (no errors; the training and generation blocks shown).
+## Screenshots in build/screenshots; BROWSER_TEST_TIMEOUT: seconds per notebook (default 900).
+browser-test: kernel
+	bash .ci/browser-test
 
 ## image-check: build the Docker image's root filesystem without Docker (root, debootstrap) and check it
 ## from the inside: the kernel, and notebook 01 in a DataSphere-like project folder (docker/README.md).

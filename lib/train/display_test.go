@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"regexp"
 	"strings"
@@ -120,6 +121,23 @@ func TestTrainDisplayLines(t *testing.T) {
 	for _, want := range []string{"Step     Training Loss", "\n4        ", "\n12       ", "6        eval_loss"} {
 		if !strings.Contains(log.String(), want) {
 			t.Errorf("the log lacks %q:\n%s", want, log.String())
+		}
+	}
+}
+
+func TestNiceTicks(t *testing.T) {
+	for _, c := range []struct {
+		lo, hi float64
+		want   string
+	}{
+		{25, 150, "[40 60 80 100 120 140]"},
+		{6.68, 8.55, "[7 7.5 8 8.5]"},
+		{9.57, 10.77, "[9.6 9.8 10 10.2 10.4 10.6]"},
+		{0.1, 0.3, "[0.1 0.15 0.2 0.25 0.3]"},
+		{5, 5, "[5]"},
+	} {
+		if got := fmt.Sprint(niceTicks(c.lo, c.hi)); got != c.want {
+			t.Errorf("niceTicks(%g, %g) = %s, want %s", c.lo, c.hi, got, c.want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -44,11 +45,14 @@ func LossCurveSVG(history []LogEntry, width, height int) string {
 	sy := func(y float64) float64 { return top + (maxY-y)/(maxY-minY)*ph }
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`, left, top, left, height-bottom)
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="black"/>`, left, height-bottom, width-right, height-bottom)
-	for i := 0; i <= 4; i++ {
-		y := minY + (maxY-minY)*float64(i)/4
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%.2f</text>`, left-5, sy(y)+4, y)
-		x := minX + (maxX-minX)*float64(i)/4
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%.0f</text>`, sx(x), height-bottom+15, x)
+	for _, y := range niceTicks(minY, maxY) {
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/>`, left, sy(y), width-right, sy(y))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end">%s</text>`, left-5, sy(y)+4, strconv.FormatFloat(y, 'f', -1, 64))
+	}
+	for _, x := range niceTicks(minX, maxX) {
+		if x == math.Trunc(x) {
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%.0f</text>`, sx(x), height-bottom+15, x)
+		}
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">шаг (step)</text>`, left+int(pw/2), height-5)
 	line := func(ps []pt, color, name string, row int) {
@@ -73,4 +77,28 @@ func LossCurveSVG(history []LogEntry, width, height int) string {
 	line(eval, "#d62728", "eval loss", 1)
 	b.WriteString(`</svg>`)
 	return b.String()
+}
+
+// niceTicks returns three to seven round values (1, 2 or 5 times a power of ten apart) in [lo, hi].
+func niceTicks(lo, hi float64) []float64 {
+	raw := (hi - lo) / 4
+	if !(raw > 0) || math.IsInf(raw, 0) {
+		return []float64{lo}
+	}
+	// The round step nearest to a quarter of the range.
+	p := math.Pow(10, math.Floor(math.Log10(raw)))
+	step := p
+	for _, m := range []float64{2, 5, 10} {
+		if math.Abs(math.Log(m*p/raw)) < math.Abs(math.Log(step/raw)) {
+			step = m * p
+		}
+	}
+	var ticks []float64
+	for v := math.Ceil(lo/step) * step; v <= hi+step*1e-9; v += step {
+		// Rounded to the step's precision, so that 0.1+0.2 prints as 0.3.
+		digits := max(0, -int(math.Floor(math.Log10(step))))
+		r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'f', digits, 64), 64)
+		ticks = append(ticks, r)
+	}
+	return ticks
 }
