@@ -3,7 +3,9 @@ package train
 import (
 	"bytes"
 	"context"
+	"encoding/gob"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"regexp"
 	"strings"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/gonb-gpt/tutorial/lib/data"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
+	"github.com/janpfeifer/gonb/gonbui/protocol"
 )
 
 // htmlRecorder stands for a notebook: it records the HTML blocks shown (progress.HTMLDisplay).
@@ -139,5 +142,34 @@ func TestNiceTicks(t *testing.T) {
 		if got := fmt.Sprint(niceTicks(c.lo, c.hi)); got != c.want {
 			t.Errorf("niceTicks(%g, %g) = %s, want %s", c.lo, c.hi, got, c.want)
 		}
+	}
+}
+
+// gobDisplay encodes each update as gonbui does on its way to GoNB's kernel (gob, protocol.DisplayData
+// with the HTML), to a discarding writer.
+type gobDisplay struct{ enc *gob.Encoder }
+
+func (g gobDisplay) UpdateHTML(id, html string) {
+	_ = g.enc.Encode(&protocol.DisplayData{Data: map[protocol.MIMEType]any{protocol.MIMETextHTML: html}, DisplayID: id})
+}
+
+func (gobDisplay) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkDisplayUpdate is the cost of one update of the notebook block (render the bar, the table
+// and the curve, encode for GoNB's pipe) with the given number of logged entries: the display makes
+// at most two a second, plus one per log entry (`gpt bench display` counts them in real runs).
+func BenchmarkDisplayUpdate(b *testing.B) {
+	for _, n := range []int{6, 100} {
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			var history []LogEntry
+			for i := range n {
+				history = append(history, LogEntry{Step: 25 * (i + 1), Loss: ptr(8 - float64(i)/float64(n)), LearningRate: ptr(1e-3)})
+			}
+			d := newDisplay(gobDisplay{gob.NewEncoder(io.Discard)}, 25*n, 2, 0)
+			for i := 0; b.Loop(); i++ {
+				d.step, d.history = i%(25*n), history
+				d.draw(false)
+			}
+		})
 	}
 }

@@ -192,8 +192,9 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 		t.History = state.LogHistory
 		fmt.Fprintf(log, "Resuming from %s at step %d\n", dir, state.GlobalStep)
 	}
+	numEpochs := math.Ceil(float64(total) / float64(stepsPerEpoch))
 	fmt.Fprintf(log, "***** Running training *****\n  Num examples = %d\n  Num Epochs = %d\n  Instantaneous batch size per device = %d\n  Total train batch size = %d\n  Gradient Accumulation steps = %d\n  Total optimization steps = %d\n  Number of trainable parameters = %d\n",
-		len(idx), int(math.Ceil(float64(total)/float64(stepsPerEpoch))), a.PerDeviceTrainBatchSize, bs*a.GradientAccumulationSteps, a.GradientAccumulationSteps, total, t.Model.NumParameters())
+		len(idx), int(numEpochs), a.PerDeviceTrainBatchSize, bs*a.GradientAccumulationSteps, a.GradientAccumulationSteps, total, t.Model.NumParameters())
 
 	var progressW io.Writer = os.Stderr
 	if t.Progress != nil {
@@ -202,7 +203,7 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 	if t.NoProgress {
 		progressW = nil
 	}
-	disp := newDisplay(progressW, total, math.Ceil(float64(total)/float64(stepsPerEpoch)), state.GlobalStep)
+	disp := newDisplay(progressW, total, numEpochs, state.GlobalStep)
 	defer func() { disp.finish(t.History) }()
 	table := log // the Step | Training Loss lines: in a notebook, the display's table holds them
 	if disp.html() {

@@ -27,12 +27,12 @@ import (
 )
 
 func init() {
-	register(command{name: "bench", summary: "benchmarks: `bench tokenizer`, `bench generate`, `bench train` (tokens/s, step and compile time)", run: runBench})
+	register(command{name: "bench", summary: "benchmarks: `bench tokenizer`, `bench generate`, `bench train` (tokens/s, step and compile time), `bench display` (the live display's cost)", run: runBench})
 }
 
 func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(stdout, "Usage: gpt bench tokenizer|generate|train [flags]   (gpt bench train --help for the flags)")
+		fmt.Fprintln(stdout, "Usage: gpt bench tokenizer|generate|train|display [flags]   (gpt bench train --help for the flags)")
 		if len(args) == 0 {
 			return fmt.Errorf("%w: which benchmark?", errUsage)
 		}
@@ -45,6 +45,8 @@ func runBench(ctx context.Context, args []string, stdout io.Writer) error {
 		return benchGenerate(args[1:], stdout)
 	case "train":
 		return benchTrain(args[1:], stdout)
+	case "display":
+		return benchDisplay(args[1:], stdout)
 	}
 	return fmt.Errorf("%w: unknown benchmark %q", errUsage, args[0])
 }

@@ -58,6 +58,7 @@ func TestFlagRanges(t *testing.T) {
 		{[]string{"train", "--config", "{}", "--tokenizer", "x"}, []string{"--output-dir : want a folder"}},
 		{[]string{"bench", "train", "--batch", "0", "--steps", "-1"}, []string{"--batch 0", "--steps -1"}},
 		{[]string{"bench", "generate", "--new-tokens", "0"}, []string{"--new-tokens 0"}},
+		{[]string{"bench", "display", "--steps", "0", "--rounds", "-2"}, []string{"--steps 0", "--rounds -2"}},
 		{[]string{"generate", "--model", "x", "--prompt", "a", "--max-new-tokens", "0"}, []string{"max_new_tokens = 0: want a whole number ≥ 1"}},
 		{[]string{"generate", "--model", "x", "--prompt", "a", "--do-sample", "--temperature", "0"}, []string{"temperature = 0: want a number > 0 when sampling"}},
 		{[]string{"tokenizer", "train", "--vocab-size", "0", "corpus.txt"}, []string{"--vocab-size 0"}},
