@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"iter"
 	"maps"
 	"os"
 	"regexp"
@@ -120,18 +121,34 @@ func CheckFile(path string) ([]Problem, error) {
 	return problems, nil
 }
 
-// Check lists the problems of an executed notebook given as .ipynb JSON.
-func Check(ipynb []byte) ([]Problem, error) {
+// parse reads .ipynb JSON.
+func parse(ipynb []byte) (File, error) {
 	var f File
 	if err := json.Unmarshal(ipynb, &f); err != nil {
-		return nil, fmt.Errorf("not a notebook: %w", err)
+		return f, fmt.Errorf("not a notebook: %w", err)
+	}
+	return f, nil
+}
+
+// codeCells yields the code cells with their 1-based index among all cells.
+func (f File) codeCells() iter.Seq2[int, Cell] {
+	return func(yield func(int, Cell) bool) {
+		for i, c := range f.Cells {
+			if c.CellType == "code" && !yield(i+1, c) {
+				return
+			}
+		}
+	}
+}
+
+// Check lists the problems of an executed notebook given as .ipynb JSON.
+func Check(ipynb []byte) ([]Problem, error) {
+	f, err := parse(ipynb)
+	if err != nil {
+		return nil, err
 	}
 	var problems []Problem
-	for i, c := range f.Cells {
-		if c.CellType != "code" {
-			continue
-		}
-		n := i + 1
+	for n, c := range f.codeCells() {
 		if c.ExecutionCount == nil && strings.TrimSpace(string(c.Source)) != "" {
 			problems = append(problems, Problem{n, "was not executed"})
 			continue
@@ -196,19 +213,15 @@ var reTrainBlock = regexp.MustCompile(`class="gpt-train" data-step="(\d+)" data-
 
 // Clean lists what the outputs of a notebook meant to be read (committed, or executed by the
 // tutorial's runner) must not hold: stderr stream outputs (progress is shown in live HTML blocks),
-// absolute paths of the machine that ran it, and a training cell (one calling .Train() without its
-// one live block (class "gpt-train") in its final state, with the loss table and the loss curve.
+// absolute paths of the machine that ran it, and a training cell (one calling .Train) without its one
+// live block (class "gpt-train") in its final state, with the loss table and the loss curve.
 func Clean(ipynb []byte) ([]Problem, error) {
-	var f File
-	if err := json.Unmarshal(ipynb, &f); err != nil {
-		return nil, fmt.Errorf("not a notebook: %w", err)
+	f, err := parse(ipynb)
+	if err != nil {
+		return nil, err
 	}
 	var problems []Problem
-	for i, c := range f.Cells {
-		if c.CellType != "code" {
-			continue
-		}
-		n := i + 1
+	for n, c := range f.codeCells() {
 		var blocks []string
 		for _, o := range c.Outputs {
 			if o.OutputType == "stream" && o.Name == "stderr" {
@@ -260,10 +273,7 @@ var reLiveClass = regexp.MustCompile(`class="(gpt-[a-z]+)"`)
 // (gpt-progress) are left out: they show only when there is work to do (a cached step has none).
 func kinds(f File) [][]string {
 	var out [][]string
-	for _, c := range f.Cells {
-		if c.CellType != "code" {
-			continue
-		}
+	for _, c := range f.codeCells() {
 		set := map[string]bool{}
 		for _, o := range c.Outputs {
 			switch {
@@ -291,11 +301,12 @@ func kinds(f File) [][]string {
 // SameKinds lists the code cells whose kinds of output differ between a notebook as committed and
 // as executed again (see kinds): the committed outputs then no longer show what a run shows.
 func SameKinds(committed, executed []byte) ([]Problem, error) {
-	var a, b File
-	if err := json.Unmarshal(committed, &a); err != nil {
+	a, err := parse(committed)
+	if err != nil {
 		return nil, fmt.Errorf("committed notebook: %w", err)
 	}
-	if err := json.Unmarshal(executed, &b); err != nil {
+	b, err := parse(executed)
+	if err != nil {
 		return nil, fmt.Errorf("executed notebook: %w", err)
 	}
 	ka, kb := kinds(a), kinds(b)
@@ -304,12 +315,9 @@ func SameKinds(committed, executed []byte) ([]Problem, error) {
 	}
 	var problems []Problem
 	code := 0
-	for i, c := range b.Cells {
-		if c.CellType != "code" {
-			continue
-		}
+	for n := range b.codeCells() {
 		if !slices.Equal(ka[code], kb[code]) {
-			problems = append(problems, Problem{i + 1, fmt.Sprintf("outputs %v, but the committed notebook shows %v (re-run `gpt notebooks --in-place` and commit)", kb[code], ka[code])})
+			problems = append(problems, Problem{n, fmt.Sprintf("outputs %v, but the committed notebook shows %v (re-run `gpt notebooks --in-place` and commit)", kb[code], ka[code])})
 		}
 		code++
 	}
