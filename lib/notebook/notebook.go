@@ -276,13 +276,14 @@ func kinds(f File) [][]string {
 	for _, c := range f.codeCells() {
 		set := map[string]bool{}
 		for _, o := range c.Outputs {
+			live := reLiveClass.FindStringSubmatch(string(o.Data["text/html"]))
 			switch {
 			case o.OutputType == "stream":
 				set[o.Name] = true
 			case o.OutputType == "error":
 				set["error"] = true
-			case o.Data["text/html"] != "" && reLiveClass.MatchString(string(o.Data["text/html"])):
-				set[reLiveClass.FindStringSubmatch(string(o.Data["text/html"]))[1]] = true
+			case live != nil:
+				set[live[1]] = true
 			default:
 				var mimes []string
 				for m := range o.Data {

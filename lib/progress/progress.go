@@ -68,26 +68,32 @@ func NewLive(w io.Writer) *Live {
 	if w == nil {
 		return nil
 	}
-	l := &Live{w: w}
-	switch d, ok := w.(HTMLDisplay); {
-	case ok:
-		l.mode, l.html = HTML, d
-	case gonbui.IsNotebook && (w == os.Stdout || w == os.Stderr):
-		l.mode, l.html = HTML, gonbDisplay{}
-	case isTerminal(w):
-		l.mode = Terminal
-	default:
-		l.mode = Lines
-	}
+	l := &Live{w: w, mode: modeOf(w)}
 	if l.mode == HTML {
 		l.id = "gpt_progress_" + gonbui.UniqueID()
+		if d, ok := w.(HTMLDisplay); ok {
+			l.html = d
+		} else {
+			l.html = gonbDisplay{}
+		}
 	}
 	l.every = intervals[l.mode]
 	return l
 }
 
+// modeOf tells how NewLive shows progress written to w (not nil).
+func modeOf(w io.Writer) Mode {
+	if _, ok := w.(HTMLDisplay); ok || gonbui.IsNotebook && (w == os.Stdout || w == os.Stderr) {
+		return HTML
+	}
+	if isTerminal(w) {
+		return Terminal
+	}
+	return Lines
+}
+
 // InNotebook reports whether NewLive(w) shows HTML in a notebook.
-func InNotebook(w io.Writer) bool { return NewLive(w).Mode() == HTML }
+func InNotebook(w io.Writer) bool { return w != nil && modeOf(w) == HTML }
 
 // Every sets the interval between updates (Due); it returns l.
 func (l *Live) Every(d time.Duration) *Live {
@@ -264,11 +270,21 @@ func (b *Bar) counts() (counts, timing string) {
 	if b.bytes {
 		unit = Size(int64(rate)) + "/s"
 	}
-	timing = Clock(elapsed)
-	if b.total > 0 && b.n > 0 && b.n < b.total && !b.done {
-		timing += " < " + Clock(time.Duration(float64(elapsed)*float64(b.total-b.n)/float64(b.n)))
+	left := int64(0)
+	if b.total > 0 && !b.done {
+		left = b.total - b.n
 	}
-	return counts, timing + ", " + unit
+	return counts, Times(elapsed, b.n, left) + ", " + unit
+}
+
+// Times is "00:07" after done units of work, "00:07 < 00:41" while left units remain: the elapsed
+// time, and the remaining time at the rate so far.
+func Times(elapsed time.Duration, done, left int64) string {
+	s := Clock(elapsed)
+	if done > 0 && left > 0 {
+		s += " < " + Clock(time.Duration(float64(elapsed)/float64(done)*float64(left)))
+	}
+	return s
 }
 
 func (b *Bar) text() string {

@@ -80,10 +80,7 @@ func (d *display) draw(final bool) {
 func (d *display) timing() string {
 	elapsed := time.Since(d.start)
 	steps := d.step - d.startStep
-	s := progress.Clock(elapsed)
-	if steps > 0 && d.step < d.total {
-		s += " < " + progress.Clock(time.Duration(float64(elapsed)/float64(steps)*float64(d.total-d.step)))
-	}
+	s := progress.Times(elapsed, int64(steps), int64(d.total-d.step))
 	if sec := elapsed.Seconds(); sec > 0 {
 		s += fmt.Sprintf(", %.2f it/s", float64(steps)/sec)
 	}

@@ -86,11 +86,11 @@ func (s *TextStreamer) Put(id int) {
 		return
 	}
 	s.ids = append(s.ids, id)
-	full, err := s.tok.Decode(s.ids, true)
-	if err != nil || !strings.HasPrefix(full, s.prompt) || strings.HasSuffix(full, string(utf8.RuneError)) {
+	rest, ok := s.generated()
+	if !ok || strings.HasSuffix(rest, string(utf8.RuneError)) {
 		return
 	}
-	if rest := full[len(s.prompt):]; strings.HasPrefix(rest, s.shown) {
+	if strings.HasPrefix(rest, s.shown) {
 		if s.live == nil {
 			fmt.Fprint(s.w, rest[len(s.shown):])
 		}
@@ -106,11 +106,7 @@ func (s *TextStreamer) End() {
 	if s == nil {
 		return
 	}
-	full, err := s.tok.Decode(s.ids, true)
-	rest := ""
-	if err == nil && strings.HasPrefix(full, s.prompt) {
-		rest = full[len(s.prompt):]
-	}
+	rest, _ := s.generated()
 	if s.live != nil {
 		s.shown = rest
 		s.live.Final(s.html(true), "")
@@ -120,6 +116,16 @@ func (s *TextStreamer) End() {
 		fmt.Fprint(s.w, rest[len(s.shown):])
 	}
 	fmt.Fprintln(s.w)
+}
+
+// generated decodes the text after the prompt (false when it cannot: a decoding error, or a
+// decoded sequence that does not begin with the decoded prompt).
+func (s *TextStreamer) generated() (string, bool) {
+	full, err := s.tok.Decode(s.ids, true)
+	if err != nil || !strings.HasPrefix(full, s.prompt) {
+		return "", false
+	}
+	return full[len(s.prompt):], true
 }
 
 func (s *TextStreamer) html(final bool) string {
