@@ -523,6 +523,9 @@ def run_all_notebooks(driver, server, items, timeout):
 
 HEADER = "%noautoget\n!*gpt-workspace"
 GONBUI = 'import "github.com/janpfeifer/gonb/gonbui"\n\n'
+# GoNB stops reading a cell's display pipe when its program exits: a program syncs after its last
+# display, as lib/progress does (Live.Final), or the display may be lost.
+SYNC = "\ngonbui.Sync()"
 
 SELF_TESTS = [
     # (name, cells, substrings that must each appear in one problem; empty: must pass)
@@ -530,9 +533,9 @@ SELF_TESTS = [
         HEADER,
         GONBUI + "%%\n// trainer.Train(ctx) stands here in a real notebook.\n"
         'gonbui.DisplayHTML(`<div class="gpt-train" data-step="3" data-max-steps="3"><table><tr><td>step 3</td></tr></table>'
-        '<svg width="100" height="40"><polyline points="0,0 50,20 100,30" stroke="black" fill="none"/></svg></div>`)',
-        "%%\n// tutorial.Complete(m, tok, prompt, opts) stands here in a real notebook.\n"
-        'gonbui.DisplayHTML(`<div class="gpt-generate"><b>Мне нравится</b> текст, который модель продолжила.</div>`)',
+        '<svg width="100" height="40"><polyline points="0,0 50,20 100,30" stroke="black" fill="none"/></svg></div>`)' + SYNC,
+        GONBUI + "%%\n// tutorial.Complete(m, tok, prompt, opts) stands here in a real notebook.\n"
+        'gonbui.DisplayHTML(`<div class="gpt-generate"><b>Мне нравится</b> текст, который модель продолжила.</div>`)' + SYNC,
     ], []),
     ("selftest_missing.ipynb", [
         HEADER,
@@ -542,11 +545,11 @@ SELF_TESTS = [
     ("selftest_not_final.ipynb", [
         HEADER,
         GONBUI + "%%\n// trainer.Train(ctx)\n"
-        'gonbui.DisplayHTML(`<div class="gpt-train" data-step="2" data-max-steps="3"><table></table><svg></svg></div>`)',
+        'gonbui.DisplayHTML(`<div class="gpt-train" data-step="2" data-max-steps="3"><table></table><svg></svg></div>`)' + SYNC,
         GONBUI + "%%\n// trainer.Train(ctx)\n"
-        'gonbui.DisplayHTML(`<div class="gpt-train" data-step="3" data-max-steps="3"><table></table></div>`)',
+        'gonbui.DisplayHTML(`<div class="gpt-train" data-step="3" data-max-steps="3"><table></table></div>`)' + SYNC,
         GONBUI + "%%\n// tutorial.Complete(...)\n"
-        'gonbui.DisplayHTML(`<div class="gpt-generate">short</div>`)',
+        'gonbui.DisplayHTML(`<div class="gpt-generate">short</div>`)' + SYNC,
     ], ["data-step='2' data-max-steps='3'", "svg=False", "too short"]),
     ("selftest_crash.ipynb", [
         HEADER,

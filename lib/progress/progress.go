@@ -44,10 +44,22 @@ type HTMLDisplay interface {
 // times, and a log gets a line every ten seconds.
 var intervals = map[Mode]time.Duration{HTML: 500 * time.Millisecond, Terminal: 200 * time.Millisecond, Lines: 10 * time.Second}
 
+// Syncer is an HTMLDisplay that can wait until what it was sent is shown. GoNB's kernel stops
+// reading a cell's display pipe when the cell's program exits, so an update still in the pipe then
+// is lost (gonbui.Sync's documentation says so; GoNB v0.11.5 internal/jpyexec closes the reader on
+// the program's end): Live.Final syncs, so the final state of a block is the one the notebook keeps.
+type Syncer interface {
+	Sync()
+}
+
+// syncTimeout bounds the wait in Live.Final for a kernel that never acknowledges.
+var syncTimeout = 10 * time.Second
+
 // gonbDisplay sends HTML to the notebook through GoNB's pipe.
 type gonbDisplay struct{}
 
 func (gonbDisplay) UpdateHTML(id, html string) { gonbui.UpdateHTML(id, html) }
+func (gonbDisplay) Sync()                      { gonbui.Sync() }
 
 // Live is one output updated in place: an HTML block, a terminal line or log lines. It is not safe
 // for concurrent use (Bar locks around it).
@@ -153,15 +165,25 @@ func (l *Live) Show(htmlBlock, text string) {
 	}
 }
 
-// Final draws the final state, which stays: the notebook block's last content, the terminal line
-// ended, or a last log line.
+// Final draws the final state, which stays: the notebook block's last content (waiting, up to
+// syncTimeout, until the notebook has it: see Syncer), the terminal line ended, or a last log line.
 func (l *Live) Final(htmlBlock, text string) {
 	if l == nil {
 		return
 	}
 	l.Show(htmlBlock, text)
-	if l.mode == Terminal {
+	switch l.mode {
+	case Terminal:
 		fmt.Fprintln(l.w)
+	case HTML:
+		if s, ok := l.html.(Syncer); ok {
+			done := make(chan struct{})
+			go func() { s.Sync(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(syncTimeout):
+			}
+		}
 	}
 }
 

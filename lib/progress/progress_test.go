@@ -132,3 +132,49 @@ func TestFormats(t *testing.T) {
 		t.Error("Fraction")
 	}
 }
+
+// syncRecorder records the order of updates and syncs; block makes Sync never return.
+type syncRecorder struct {
+	recorder
+	events []string
+	block  bool
+}
+
+func (r *syncRecorder) UpdateHTML(id, html string) {
+	r.recorder.UpdateHTML(id, html)
+	r.events = append(r.events, "update")
+}
+
+func (r *syncRecorder) Sync() {
+	if r.block {
+		select {}
+	}
+	r.events = append(r.events, "sync")
+}
+
+// GoNB drops what is still in a cell's display pipe when the program exits (gonbui.Sync's doc):
+// the final update must be followed by a sync, and only the final one (Show never waits).
+func TestFinalSyncs(t *testing.T) {
+	r := &syncRecorder{}
+	l := NewLive(r)
+	l.Show("<b>1</b>", "")
+	l.Final("<b>2</b>", "")
+	if got := strings.Join(r.events, ","); got != "update,update,sync" {
+		t.Errorf("events %q, want update,update,sync", got)
+	}
+}
+
+// A kernel that never acknowledges costs Final syncTimeout, not the program.
+func TestFinalSyncTimeout(t *testing.T) {
+	defer func(d time.Duration) { syncTimeout = d }(syncTimeout)
+	syncTimeout = 50 * time.Millisecond
+	r := &syncRecorder{block: true}
+	start := time.Now()
+	NewLive(r).Final("<b>done</b>", "")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Final waited %v for a display that never syncs", d)
+	}
+	if len(r.shown) != 1 || r.shown[0] != "<b>done</b>" {
+		t.Errorf("shown %q", r.shown)
+	}
+}
