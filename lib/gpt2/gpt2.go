@@ -319,21 +319,42 @@ func positionsFor(B, T int) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(pos, B, T)
 }
 
+// Batch is a batch of inputs as GPT2LMHeadModel's forward takes them: rectangular rows of token ids.
+type Batch struct {
+	InputIDs [][]int
+	// TokenTypeIDs (nil: none) are embedded with wte and added to the inputs, as GPT2Model does
+	// with token_type_ids (the tutorial's PreTrainedTokenizerFast returns them, all zeros).
+	TokenTypeIDs [][]int
+	// Labels (nil: the inputs) are shifted inside the loss; -100 is ignored.
+	Labels [][]int
+}
+
 // Logits runs the model in eval mode on a batch of equal-length sequences and returns the logits
 // [B][T][V].
 func (m *Model) Logits(ids [][]int) ([][][]float32, error) {
-	idsT, err := m.checkIDs(ids)
+	return m.BatchLogits(Batch{InputIDs: ids})
+}
+
+// BatchLogits is Logits for a Batch (its labels are not used).
+func (m *Model) BatchLogits(b Batch) ([][][]float32, error) {
+	ids := b.InputIDs
+	args, err := m.inputTensors(b)
 	if err != nil {
 		return nil, err
 	}
-	e, err := m.exec("logits", func(scope *model.Scope, in []*Node) []*Node {
-		out := m.Config.forward(scope.Store(), forwardInputs{ids: in[0], positions: in[1], attn: m.AttnImplementation}, false, nil)
+	types := b.TokenTypeIDs != nil
+	e, err := m.exec(execKey("logits", types), func(scope *model.Scope, in []*Node) []*Node {
+		fi := forwardInputs{ids: in[0], positions: in[1], attn: m.AttnImplementation}
+		if types {
+			fi.tokenTypes = in[2]
+		}
+		out := m.Config.forward(scope.Store(), fi, false, nil)
 		return []*Node{out.logits}
 	})
 	if err != nil {
 		return nil, err
 	}
-	out, err := call(e, idsT, positionsFor(len(ids), len(ids[0])))
+	out, err := call(e, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -352,16 +373,65 @@ func (m *Model) Logits(ids [][]int) ([][][]float32, error) {
 	return res, nil
 }
 
+// execKey names an executor kind, with or without token types.
+func execKey(kind string, types bool) string {
+	if types {
+		return kind + "+token_types"
+	}
+	return kind
+}
+
+// inputTensors validates a batch and packs ids, positions and (when given) token types.
+func (m *Model) inputTensors(b Batch) ([]any, error) {
+	idsT, err := m.checkIDs(b.InputIDs)
+	if err != nil {
+		return nil, err
+	}
+	args := []any{idsT, positionsFor(len(b.InputIDs), len(b.InputIDs[0]))}
+	if b.TokenTypeIDs != nil {
+		typesT, err := m.checkTypes(b.InputIDs, b.TokenTypeIDs)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, typesT)
+	}
+	return args, nil
+}
+
+// checkTypes validates token_type_ids: the inputs' shape, ids within wte (as torch's embedding
+// would index it).
+func (m *Model) checkTypes(ids, types [][]int) (*tensors.Tensor, error) {
+	if len(types) != len(ids) {
+		return nil, fmt.Errorf("gpt2: token_type_ids has %d rows, input_ids %d", len(types), len(ids))
+	}
+	for i, row := range types {
+		if len(row) != len(ids[i]) {
+			return nil, fmt.Errorf("gpt2: token_type_ids row %d has %d values, input_ids %d", i, len(row), len(ids[i]))
+		}
+		for _, v := range row {
+			if v < 0 || v >= m.Config.VocabSize {
+				return nil, fmt.Errorf("gpt2: token_type_id %d is outside wte (vocab_size %d)", v, m.Config.VocabSize)
+			}
+		}
+	}
+	return IDsTensor(types)
+}
+
 // Loss is the mean LM loss HF returns for model(input_ids, labels=labels) in eval mode (labels nil:
 // the inputs; -100 ignored), under m.Autocast as the Trainer evaluates.
 func (m *Model) Loss(ids, labels [][]int) (float64, error) {
-	loss, _, err := m.lossAndGrads(ids, labels, false)
+	return m.BatchLoss(Batch{InputIDs: ids, Labels: labels})
+}
+
+// BatchLoss is Loss for a Batch.
+func (m *Model) BatchLoss(b Batch) (float64, error) {
+	loss, _, err := m.lossAndGrads(b, false)
 	return loss, err
 }
 
 // Gradients returns the loss and the gradient of every parameter (by HF name), in eval mode.
 func (m *Model) Gradients(ids, labels [][]int) (float64, map[string]*tensorfile.Tensor, error) {
-	return m.lossAndGrads(ids, labels, true)
+	return m.lossAndGrads(Batch{InputIDs: ids, Labels: labels}, true)
 }
 
 func (m *Model) labelsTensor(ids, labels [][]int) (*tensors.Tensor, error) {
@@ -392,23 +462,29 @@ func IDsTensor(batch [][]int) (*tensors.Tensor, error) {
 	return tensors.FromFlatDataAndDimensions(flat, len(batch), T), nil
 }
 
-func (m *Model) lossAndGrads(ids, labels [][]int, grads bool) (float64, map[string]*tensorfile.Tensor, error) {
-	idsT, err := m.checkIDs(ids)
+func (m *Model) lossAndGrads(b Batch, grads bool) (float64, map[string]*tensorfile.Tensor, error) {
+	args, err := m.inputTensors(b)
 	if err != nil {
 		return 0, nil, err
 	}
-	labT, err := m.labelsTensor(ids, labels)
+	labT, err := m.labelsTensor(b.InputIDs, b.Labels)
 	if err != nil {
 		return 0, nil, err
 	}
+	args = append(args, labT)
+	types := b.TokenTypeIDs != nil
 	names, shapes := m.Config.ParamShapes()
 	key := "loss"
 	if grads {
 		key = "grads"
 	}
-	e, err := m.exec(key, func(scope *model.Scope, in []*Node) []*Node {
-		out := m.Config.forward(scope.Store(), forwardInputs{ids: in[0], positions: in[1], autocast: m.Autocast, attn: m.AttnImplementation}, false, nil)
-		loss := causalLMLoss(out.logits, in[2])
+	e, err := m.exec(execKey(key, types), func(scope *model.Scope, in []*Node) []*Node {
+		fi := forwardInputs{ids: in[0], positions: in[1], autocast: m.Autocast, attn: m.AttnImplementation}
+		if types {
+			fi.tokenTypes = in[2]
+		}
+		out := m.Config.forward(scope.Store(), fi, false, nil)
+		loss := causalLMLoss(out.logits, in[len(in)-1])
 		if !grads {
 			return []*Node{loss}
 		}
@@ -422,7 +498,7 @@ func (m *Model) lossAndGrads(ids, labels [][]int, grads bool) (float64, map[stri
 	if err != nil {
 		return 0, nil, err
 	}
-	out, err := call(e, idsT, positionsFor(len(ids), len(ids[0])), labT)
+	out, err := call(e, args...)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -447,9 +523,9 @@ func (m *Model) ParamNames() []string {
 }
 
 // LossGraph builds the LM loss of a batch inside a graph being built by a model.Exec on m.Store:
-// ids and labels [B, T] int32 (-100 ignored). training turns dropout on, drawing from the store's
-// random-number state.
-func (m *Model) LossGraph(store *model.Store, ids, labels *Node, training bool) *Node {
+// ids, tokenTypes (nil: none; see Batch.TokenTypeIDs) and labels [B, T] int32 (-100 ignored).
+// training turns dropout on, drawing from the store's random-number state.
+func (m *Model) LossGraph(store *model.Store, ids, tokenTypes, labels *Node, training bool) *Node {
 	B, T := ids.Shape().Dim(0), ids.Shape().Dim(1)
 	g := ids.Graph()
 	positions := BroadcastToDims(Iota(g, shapes.Make(dtypes.Int32, 1, T), 1), B, T)
@@ -457,7 +533,7 @@ func (m *Model) LossGraph(store *model.Store, ids, labels *Node, training bool) 
 	if training {
 		rng = func(s shapes.Shape) *Node { return ConvertDType(store.RandomUniform(g, s), s.DType) }
 	}
-	out := m.Config.forward(store, forwardInputs{ids: ids, positions: positions, autocast: m.Autocast, attn: m.AttnImplementation}, training, rng)
+	out := m.Config.forward(store, forwardInputs{ids: ids, positions: positions, tokenTypes: tokenTypes, autocast: m.Autocast, attn: m.AttnImplementation}, training, rng)
 	return causalLMLoss(out.logits, labels)
 }
 

@@ -93,8 +93,9 @@ func (c *Config) NumParameters() int {
 
 // Inputs of the forward graph.
 type forwardInputs struct {
-	// ids [B, T] int32; positions [B, T] int32.
-	ids, positions *Node
+	// ids [B, T] int32; positions [B, T] int32; tokenTypes [B, T] int32 or nil: HF's
+	// token_type_ids, which GPT2Model embeds with wte and adds to the input embeddings.
+	ids, positions, tokenTypes *Node
 	// keyMask [B, S] bool: which key slots (padding excluded) may be attended to; nil: all.
 	keyMask *Node
 	// cacheK, cacheV per layer [B, H, L, hd] and the slot where ids go (scalar int32); nil: no
@@ -233,6 +234,11 @@ func (c *Config) forward(store *model.Store, in forwardInputs, training bool, rn
 	wte := get("transformer.wte.weight")
 	wpe := get("transformer.wpe.weight")
 	h := Add(Gather(wte, ExpandAxes(in.ids, -1)), Gather(wpe, ExpandAxes(in.positions, -1)))
+	if in.tokenTypes != nil {
+		// GPT2Model.forward: token_type_embeds = self.wte(token_type_ids), added to the inputs and
+		// position embeddings (a tokenizer that returns token_type_ids of zeros adds wte[0]).
+		h = Add(h, Gather(wte, ExpandAxes(in.tokenTypes, -1)))
+	}
 	h = dropout(g, h, c.EmbdPdrop, training, rng)
 
 	// Attention mask [B, 1, T, S] over sequence slots: a query in slot offset+t sees the keys in

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"unicode/utf8"
 
@@ -134,7 +135,7 @@ func Parse(data []byte) (*Tokenizer, error) {
 	if err := bpe.init(); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	t := &Tokenizer{Model: bpe, Added: f.AddedTokens}
+	t := &Tokenizer{Model: bpe, Added: f.AddedTokens, ModelInputNames: slices.Clone(fastInputNames)}
 	for i, a := range t.Added {
 		if a.Content == "" {
 			return nil, fmt.Errorf("added_tokens[%d].content: empty", i)
@@ -610,6 +611,9 @@ func (t *Tokenizer) SavePretrained(dir string) error {
 	cfg := map[string]any{
 		"tokenizer_class":              "PreTrainedTokenizerFast",
 		"clean_up_tokenization_spaces": false,
+		// What the loaded tokenizer returns, so that transformers feeds the model the same inputs
+		// (PreTrainedTokenizerFast's default includes token_type_ids, GPT2TokenizerFast's does not).
+		"model_input_names": t.ModelInputNames,
 	}
 	for _, st := range []struct{ key, token string }{{"pad_token", "[PAD]"}, {"unk_token", "[UNK]"}, {"bos_token", "<|endoftext|>"}, {"eos_token", "<|endoftext|>"}} {
 		if _, ok := t.TokenToID(st.token); ok {

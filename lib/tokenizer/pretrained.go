@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -16,6 +17,11 @@ import (
 // BPE (GPT2TokenizerFast: ByteLevel pre-tokenizer and decoder), with the special tokens of
 // special_tokens_map.json, tokenizer_config.json and added_tokens.json. A path to a tokenizer.json
 // file works too.
+//
+// ModelInputNames are tokenizer_config.json's model_input_names when it has them; else those of the
+// class transformers would load: PreTrainedTokenizerFast's (with token_type_ids) when
+// tokenizer_class names it, GPT2TokenizerFast's otherwise (another class, or none: AutoTokenizer
+// then takes the class of config.json's model_type, which for GPT-2 folders is GPT2TokenizerFast).
 func LoadDir(path string) (*Tokenizer, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -39,7 +45,38 @@ func LoadDir(path string) (*Tokenizer, error) {
 	if err := addSpecialFromFiles(t, path, fromVocab); err != nil {
 		return nil, err
 	}
+	if err := inputNamesFromConfig(t, path); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// inputNamesFromConfig sets ModelInputNames as LoadDir says.
+func inputNamesFromConfig(t *Tokenizer, dir string) error {
+	path := filepath.Join(dir, "tokenizer_config.json")
+	var cfg struct {
+		Class      string   `json:"tokenizer_class"`
+		InputNames []string `json:"model_input_names"`
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("tokenizer: %w", err)
+	default:
+		if err := json.Unmarshal(data, &cfg); err != nil {
+			return fmt.Errorf("tokenizer %s: %w", path, err)
+		}
+	}
+	switch {
+	case len(cfg.InputNames) > 0:
+		t.ModelInputNames = cfg.InputNames
+	case cfg.Class == "PreTrainedTokenizerFast":
+		t.ModelInputNames = slices.Clone(fastInputNames)
+	default:
+		t.ModelInputNames = slices.Clone(gpt2InputNames)
+	}
+	return nil
 }
 
 func loadVocabMerges(dir string) (*Tokenizer, error) {

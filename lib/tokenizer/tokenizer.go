@@ -8,6 +8,7 @@ package tokenizer
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -166,8 +167,27 @@ type Tokenizer struct {
 	Added         []AddedToken
 	Padding       *Padding
 	Truncation    *Truncation
+	// ModelInputNames are the inputs the transformers wrapper of this tokenizer returns (its
+	// model_input_names): PreTrainedTokenizerFast's ["input_ids", "token_type_ids",
+	// "attention_mask"] for a tokenizer.json loaded on its own, as the tutorial wraps its trained
+	// tokenizer; GPT2TokenizerFast's ["input_ids", "attention_mask"] for a GPT-2 model folder (see
+	// LoadDir). A model given token_type_ids adds their embeddings (GPT-2: wte), so this matters.
+	ModelInputNames []string
 
 	addedByID map[int]*AddedToken
+}
+
+// Model input names of transformers' tokenizer classes (PreTrainedTokenizerBase.model_input_names
+// and GPT2TokenizerFast.model_input_names).
+var (
+	fastInputNames = []string{"input_ids", "token_type_ids", "attention_mask"}
+	gpt2InputNames = []string{"input_ids", "attention_mask"}
+)
+
+// ReturnsTokenTypeIDs reports whether the transformers wrapper returns token_type_ids (see
+// ModelInputNames); they are the encoding's TypeIDs, all zeros for one text without a template.
+func (t *Tokenizer) ReturnsTokenTypeIDs() bool {
+	return slices.Contains(t.ModelInputNames, "token_type_ids")
 }
 
 // Encoding is the result of encoding one text (HF's Encoding).
@@ -188,7 +208,7 @@ func (e *Encoding) Len() int { return len(e.IDs) }
 
 // New returns a tokenizer around a model, with no normalizer, pre-tokenizer or decoder.
 func New(model *BPE) *Tokenizer {
-	t := &Tokenizer{Model: model}
+	t := &Tokenizer{Model: model, ModelInputNames: slices.Clone(fastInputNames)}
 	t.index()
 	return t
 }

@@ -41,7 +41,7 @@ func TrainingGradients(m *gpt2.Model, store *model.Store, ids, labels *Node, sca
 	// Training mode before any variable is used: otherwise backends that prefer constants for
 	// variables (the pure-Go one) bake the weights into the program, and updates are lost.
 	store.SetTraining(ids.Graph(), true)
-	loss = m.LossGraph(store, ids, labels, true)
+	loss = m.LossGraph(store, ids, nil, labels, true)
 	names := m.ParamNames()
 	params = make([]*Node, len(names))
 	for i, n := range names {

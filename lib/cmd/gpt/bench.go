@@ -366,7 +366,7 @@ func benchPhase(m *gpt2.Model, phase string) (func(ids *tensors.Tensor) func() (
 		if phase == "forward" {
 			store := scope.Store()
 			store.SetTraining(in[0].Graph(), true)
-			return []*graph.Node{m.LossGraph(store, in[0], in[0], true)}
+			return []*graph.Node{m.LossGraph(store, in[0], nil, in[0], true)}
 		}
 		loss, _, grads := train.TrainingGradients(m, scope.Store(), in[0], in[0], nil)
 		if phase == "grads" {
