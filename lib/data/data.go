@@ -65,6 +65,10 @@ type Blocks struct {
 	Path string
 	// FromCache says they were read from the cache.
 	FromCache bool
+	// TokenTypeIDs says the tokenized dataset also has a token_type_ids column, as the tutorial's
+	// tokenize gives it when the tokenizer returns them (tokenizer.ReturnsTokenTypeIDs): one
+	// sequence each, so all zeros, grouped like the ids; the Trainer passes them to the model.
+	TokenTypeIDs bool
 	closer    func() error
 }
 
@@ -106,6 +110,15 @@ const magic = "GPTBLK1\n"
 // Load returns the blocks of a corpus: from the cache when it holds them, else by tokenizing the
 // corpus's lines (as datasets.load_dataset("text") reads them) and grouping them, then caching.
 func Load(corpusPath string, tok *tokenizer.Tokenizer, opts Options) (*Blocks, error) {
+	b, err := load(corpusPath, tok, opts)
+	if err != nil {
+		return nil, err
+	}
+	b.TokenTypeIDs = tok.ReturnsTokenTypeIDs()
+	return b, nil
+}
+
+func load(corpusPath string, tok *tokenizer.Tokenizer, opts Options) (*Blocks, error) {
 	if opts.BlockSize <= 0 {
 		return nil, fmt.Errorf("data: block size %d", opts.BlockSize)
 	}

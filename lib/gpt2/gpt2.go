@@ -478,8 +478,12 @@ func (m *Model) lossAndGrads(b Batch, grads bool) (float64, map[string]*tensorfi
 	if grads {
 		key = "grads"
 	}
+	// One program per precision: the Trainer sets Autocast, and a program built before must not
+	// serve another precision.
+	autocast := m.Autocast
+	key = fmt.Sprintf("%s/%s", key, autocast)
 	e, err := m.exec(execKey(key, types), func(scope *model.Scope, in []*Node) []*Node {
-		fi := forwardInputs{ids: in[0], positions: in[1], autocast: m.Autocast, attn: m.AttnImplementation}
+		fi := forwardInputs{ids: in[0], positions: in[1], autocast: autocast, attn: m.AttnImplementation}
 		if types {
 			fi.tokenTypes = in[2]
 		}

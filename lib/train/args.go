@@ -19,18 +19,35 @@ type TrainingArguments struct {
 	GradientAccumulationSteps int     `json:"gradient_accumulation_steps"`
 	LearningRate              float64 `json:"learning_rate"`
 	LRSchedulerType           string  `json:"lr_scheduler_type"`
-	WarmupSteps               int     `json:"warmup_steps"`
-	WarmupRatio               float64 `json:"warmup_ratio"`
-	WeightDecay               float64 `json:"weight_decay"`
-	AdamBeta1                 float64 `json:"adam_beta1"`
-	AdamBeta2                 float64 `json:"adam_beta2"`
-	AdamEpsilon               float64 `json:"adam_epsilon"`
-	MaxGradNorm               float64 `json:"max_grad_norm"`
-	LoggingSteps              int     `json:"logging_steps"`
-	SaveSteps                 int     `json:"save_steps"`
-	SaveTotalLimit            int     `json:"save_total_limit"`
-	EvalSteps                 int     `json:"eval_steps"`
-	Seed                      int     `json:"seed"`
+	// WarmupSteps is a number of steps, or below 1 a fraction of the total steps (transformers ≥
+	// 5.2: get_warmup_steps rounds it up); WarmupRatio is the older spelling of the fraction.
+	WarmupSteps float64 `json:"warmup_steps"`
+	WarmupRatio float64 `json:"warmup_ratio"`
+	WeightDecay float64 `json:"weight_decay"`
+	AdamBeta1   float64 `json:"adam_beta1"`
+	AdamBeta2   float64 `json:"adam_beta2"`
+	AdamEpsilon float64 `json:"adam_epsilon"`
+	MaxGradNorm float64 `json:"max_grad_norm"`
+	// LoggingStrategy, SaveStrategy and EvalStrategy are "no", "steps" or "epoch". The *Steps
+	// intervals are a number of optimizer steps or, below 1, a fraction of the total steps (rounded
+	// up, as TrainerState.compute_steps does). EvalSteps 0 means logging_steps, as in HF.
+	LoggingStrategy  string  `json:"logging_strategy"`
+	LoggingSteps     float64 `json:"logging_steps"`
+	LoggingFirstStep bool    `json:"logging_first_step"`
+	// LoggingNanInfFilter (HF's default) logs, in place of a NaN or infinite step loss, the mean of
+	// the interval's other steps; training goes on, as in HF.
+	LoggingNanInfFilter bool    `json:"logging_nan_inf_filter"`
+	SaveStrategy        string  `json:"save_strategy"`
+	SaveSteps           float64 `json:"save_steps"`
+	SaveTotalLimit      int     `json:"save_total_limit"`
+	EvalStrategy        string  `json:"eval_strategy"`
+	EvalSteps           float64 `json:"eval_steps"`
+	// DataloaderDropLast drops each epoch's last, incomplete batch.
+	DataloaderDropLast bool `json:"dataloader_drop_last"`
+	Seed               int  `json:"seed"`
+	// StopOnNaN (not in HF) stops training with ErrNaNLoss at the first NaN or infinite loss,
+	// naming the last checkpoint; HF trains on.
+	StopOnNaN bool `json:"stop_on_nan"`
 	// BF16 and FP16 are mixed precision as torch.autocast runs it (gpt2.Model.Autocast): matrix
 	// products in bfloat16 or float16, weights, optimizer state, layer norms, softmax and the loss
 	// in float32; FP16 adds the dynamic loss scaler (optim.GradScaler). BF16 needs a GPU with
@@ -46,7 +63,8 @@ func DefaultArguments(outputDir string) *TrainingArguments {
 	return &TrainingArguments{
 		OutputDir: outputDir, NumTrainEpochs: 3, MaxSteps: -1, PerDeviceTrainBatchSize: 8, PerDeviceEvalBatchSize: 8,
 		GradientAccumulationSteps: 1, LearningRate: 5e-5, LRSchedulerType: "linear", AdamBeta1: 0.9, AdamBeta2: 0.999,
-		AdamEpsilon: 1e-8, MaxGradNorm: 1, LoggingSteps: 500, SaveSteps: 500, Seed: 42,
+		AdamEpsilon: 1e-8, MaxGradNorm: 1, LoggingStrategy: "steps", LoggingSteps: 500, LoggingNanInfFilter: true,
+		SaveStrategy: "steps", SaveSteps: 500, EvalStrategy: "no", Seed: 42,
 	}
 }
 
@@ -61,6 +79,23 @@ type ArgError struct {
 
 func (e *ArgError) Error() string {
 	return fmt.Sprintf("training arguments: %s = %v: want %s", e.Field, e.Value, e.Want)
+}
+
+// strategies are the values of logging_strategy, save_strategy and eval_strategy (IntervalStrategy).
+var strategies = []string{"no", "steps", "epoch"}
+
+// interval reports whether v is a valid *_steps value: 0, a whole number, or a fraction below 1.
+func interval(v float64) bool {
+	return !math.IsNaN(v) && !math.IsInf(v, 0) && v >= 0 && (v < 1 || v == math.Trunc(v))
+}
+
+// Steps resolves a *_steps value against the total number of optimizer steps: a fraction below 1
+// of the total is rounded up, as TrainerState.compute_steps does (math.ceil(max_steps * value)).
+func Steps(v float64, total int) int {
+	if v > 0 && v < 1 {
+		return int(math.Ceil(float64(total) * v))
+	}
+	return int(v)
 }
 
 // Validate checks each argument's range (returning an *ArgError for the first invalid one), and that
@@ -82,17 +117,23 @@ func (a *TrainingArguments) Validate() error {
 		{"learning_rate", a.LearningRate, finite(a.LearningRate) && a.LearningRate >= 0, "a number ≥ 0"},
 		{"lr_scheduler_type", a.LRSchedulerType, slices.Contains([]string{"linear", "cosine", "constant", "constant_with_warmup"}, a.LRSchedulerType),
 			"linear, cosine, constant or constant_with_warmup"},
-		{"warmup_steps", a.WarmupSteps, a.WarmupSteps >= 0, "a whole number ≥ 0"},
+		{"warmup_steps", a.WarmupSteps, finite(a.WarmupSteps) && a.WarmupSteps >= 0 && (a.WarmupSteps < 1 || a.WarmupSteps == math.Trunc(a.WarmupSteps)),
+			"a whole number of steps ≥ 0, or a fraction of the total steps below 1"},
 		{"warmup_ratio", a.WarmupRatio, a.WarmupRatio >= 0 && a.WarmupRatio <= 1, "a number in [0, 1]"},
 		{"weight_decay", a.WeightDecay, finite(a.WeightDecay) && a.WeightDecay >= 0, "a number ≥ 0"},
 		{"adam_beta1", a.AdamBeta1, a.AdamBeta1 >= 0 && a.AdamBeta1 < 1, "a number in [0, 1)"},
 		{"adam_beta2", a.AdamBeta2, a.AdamBeta2 >= 0 && a.AdamBeta2 < 1, "a number in [0, 1)"},
 		{"adam_epsilon", a.AdamEpsilon, finite(a.AdamEpsilon) && a.AdamEpsilon >= 0, "a number ≥ 0"},
 		{"max_grad_norm", a.MaxGradNorm, finite(a.MaxGradNorm) && a.MaxGradNorm >= 0, "a number ≥ 0 (0: no clipping)"},
-		{"logging_steps", a.LoggingSteps, a.LoggingSteps >= 0, "a whole number ≥ 0 (0: no logging)"},
-		{"save_steps", a.SaveSteps, a.SaveSteps >= 0, "a whole number ≥ 0 (0: no checkpoints)"},
+		{"logging_strategy", a.LoggingStrategy, slices.Contains(strategies, a.LoggingStrategy), "no, steps or epoch"},
+		{"logging_steps", a.LoggingSteps, interval(a.LoggingSteps) && (a.LoggingSteps > 0 || a.LoggingStrategy != "steps"),
+			"a whole number of steps ≥ 1, or a fraction of the total steps below 1 (logging_strategy steps needs one)"},
+		{"save_strategy", a.SaveStrategy, slices.Contains(strategies, a.SaveStrategy), "no, steps or epoch"},
+		{"save_steps", a.SaveSteps, interval(a.SaveSteps), "a whole number of steps ≥ 0 (0: only the final checkpoint), or a fraction of the total steps below 1"},
 		{"save_total_limit", a.SaveTotalLimit, a.SaveTotalLimit >= 0, "a whole number ≥ 0 (0: keep all)"},
-		{"eval_steps", a.EvalSteps, a.EvalSteps >= 0, "a whole number ≥ 0 (0: no evaluation)"},
+		{"eval_strategy", a.EvalStrategy, slices.Contains(strategies, a.EvalStrategy), "no, steps or epoch"},
+		{"eval_steps", a.EvalSteps, interval(a.EvalSteps) && (a.EvalSteps > 0 || a.EvalStrategy != "steps" || a.LoggingSteps > 0),
+			"a whole number of steps ≥ 1, or a fraction of the total steps below 1 (0: logging_steps)"},
 	} {
 		if !c.ok {
 			return &ArgError{c.field, c.value, c.want}
@@ -122,10 +163,7 @@ func (a *TrainingArguments) Precision() string {
 // LRAt is the learning rate of optimizer step s (0-based) out of total, as transformers'
 // schedulers give it: the first step of a warm-up uses rate 0.
 func (a *TrainingArguments) LRAt(s, total int) float64 {
-	warmup := a.WarmupSteps
-	if warmup == 0 && a.WarmupRatio > 0 {
-		warmup = int(math.Ceil(a.WarmupRatio * float64(total)))
-	}
+	warmup := a.Warmup(total)
 	if a.LRSchedulerType == "constant" {
 		return a.LearningRate
 	}
@@ -140,6 +178,20 @@ func (a *TrainingArguments) LRAt(s, total int) float64 {
 		return a.LearningRate * math.Max(0, 0.5*(1+math.Cos(math.Pi*progress)))
 	}
 	return a.LearningRate * math.Max(0, float64(total-s)/float64(max(1, total-warmup)))
+}
+
+// Warmup is the number of warm-up steps out of total, as TrainingArguments.get_warmup_steps gives
+// it: warmup_steps when ≥ 1, else ceil(fraction · total) of warmup_steps or warmup_ratio.
+func (a *TrainingArguments) Warmup(total int) int {
+	switch {
+	case a.WarmupSteps >= 1:
+		return int(a.WarmupSteps)
+	case a.WarmupSteps > 0:
+		return int(math.Ceil(a.WarmupSteps * float64(total)))
+	case a.WarmupRatio > 0:
+		return int(math.Ceil(a.WarmupRatio * float64(total)))
+	}
+	return 0
 }
 
 // Save writes training_args.json.

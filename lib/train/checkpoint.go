@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,34 +13,71 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
-	"github.com/gonb-gpt/tutorial/lib/fileutil"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/optim"
 	"github.com/gonb-gpt/tutorial/lib/tensorfile"
 )
 
-// TrainerState is trainer_state.json: where training stands, and its log.
+// TrainerState is trainer_state.json as transformers' TrainerState writes it: its keys only (HF's
+// TrainerState.load_from_json passes them to the dataclass, which rejects unknown ones), in
+// alphabetical order as json.dumps(..., sort_keys=True) writes them. What this Trainer adds to
+// resume exactly is in goState (trainer_state_go.json).
 type TrainerState struct {
-	GlobalStep int        `json:"global_step"`
-	Epoch      float64    `json:"epoch"`
-	MaxSteps   int        `json:"max_steps"`
-	LogHistory []LogEntry `json:"log_history"`
-	// RNGState is the model store's random-number state (dropout), to resume exactly.
-	RNGState []uint64 `json:"rng_state,omitempty"`
-	// TrainLossSum and TrainLossSteps carry the running training loss across a resume.
-	TrainLossSum   float64 `json:"train_loss_sum"`
-	TrainLossSteps int     `json:"train_loss_steps"`
+	BestGlobalStep      *int           `json:"best_global_step"`
+	BestMetric          *float64       `json:"best_metric"`
+	BestModelCheckpoint *string        `json:"best_model_checkpoint"`
+	Epoch               float64        `json:"epoch"`
+	EvalSteps           int            `json:"eval_steps"`
+	GlobalStep          int            `json:"global_step"`
+	IsHyperParamSearch  bool           `json:"is_hyper_param_search"`
+	IsLocalProcessZero  bool           `json:"is_local_process_zero"`
+	IsWorldProcessZero  bool           `json:"is_world_process_zero"`
+	LogHistory          []LogEntry     `json:"log_history"`
+	LoggingSteps        int            `json:"logging_steps"`
+	MaxSteps            int            `json:"max_steps"`
+	NumInputTokensSeen  int            `json:"num_input_tokens_seen"`
+	NumTrainEpochs      int            `json:"num_train_epochs"`
+	SaveSteps           int            `json:"save_steps"`
+	StatefulCallbacks   map[string]any `json:"stateful_callbacks"`
+	TotalFlos           float64        `json:"total_flos"`
+	TrainBatchSize      int            `json:"train_batch_size"`
+	TrialName           *string        `json:"trial_name"`
+	TrialParams         map[string]any `json:"trial_params"`
 }
 
-// LogEntry is one line of the log (HF's log_history).
+// goState is what a checkpoint holds beyond HF's files to resume a Go run exactly (as HF keeps
+// its random-number states in rng_state.pth): the model store's random-number state (dropout) and
+// the running sums of the training loss (HF restarts them at a resume).
+type goState struct {
+	RNGState       []uint64 `json:"rng_state,omitempty"`
+	TrainLossSum   float64  `json:"-"`
+	TrainLossSteps int      `json:"train_loss_steps"`
+	// LossSum is TrainLossSum in the file: null when it is not finite (no step filtered a NaN).
+	LossSum *float64 `json:"train_loss_sum"`
+}
+
+const goStateFile = "trainer_state_go.json"
+
+// LogEntry is one entry of the log (HF's log_history): a training log (loss, grad_norm,
+// learning_rate), an evaluation (eval_*; perplexity = exp(eval_loss) is not HF's but run_clm's
+// extra), or the summary at the end (train_*, total_flos). Values that are not finite are left out
+// (JSON cannot hold them). Keys are in alphabetical order, as HF writes them.
 type LogEntry struct {
-	Step         int      `json:"step"`
-	Epoch        float64  `json:"epoch"`
-	Loss         *float64 `json:"loss,omitempty"`
-	GradNorm     *float64 `json:"grad_norm,omitempty"`
-	LearningRate *float64 `json:"learning_rate,omitempty"`
-	EvalLoss     *float64 `json:"eval_loss,omitempty"`
-	Perplexity   *float64 `json:"perplexity,omitempty"`
+	Epoch                 float64  `json:"epoch"`
+	EvalLoss              *float64 `json:"eval_loss,omitempty"`
+	EvalRuntime           *float64 `json:"eval_runtime,omitempty"`
+	EvalSamplesPerSecond  *float64 `json:"eval_samples_per_second,omitempty"`
+	EvalStepsPerSecond    *float64 `json:"eval_steps_per_second,omitempty"`
+	GradNorm              *float64 `json:"grad_norm,omitempty"`
+	LearningRate          *float64 `json:"learning_rate,omitempty"`
+	Loss                  *float64 `json:"loss,omitempty"`
+	Perplexity            *float64 `json:"perplexity,omitempty"`
+	Step                  int      `json:"step"`
+	TotalFlos             *float64 `json:"total_flos,omitempty"`
+	TrainLoss             *float64 `json:"train_loss,omitempty"`
+	TrainRuntime          *float64 `json:"train_runtime,omitempty"`
+	TrainSamplesPerSecond *float64 `json:"train_samples_per_second,omitempty"`
+	TrainStepsPerSecond   *float64 `json:"train_steps_per_second,omitempty"`
 }
 
 const checkpointPrefix = "checkpoint-"
@@ -83,7 +121,7 @@ func Checkpoints(outputDir string) ([]string, error) {
 
 // saveCheckpoint writes output_dir/checkpoint-{step} atomically: everything goes to a temporary
 // folder, renamed into place when complete. beforeCommit (tests) runs just before the rename.
-func (t *Trainer) saveCheckpoint(state *TrainerState) (string, error) {
+func (t *Trainer) saveCheckpoint(state *TrainerState, gs goState) (string, error) {
 	final := filepath.Join(t.Args.OutputDir, fmt.Sprintf("%s%d", checkpointPrefix, state.GlobalStep))
 	tmp, err := os.MkdirTemp(t.Args.OutputDir, ".tmp-"+filepath.Base(final)+"-")
 	if err != nil {
@@ -121,12 +159,18 @@ func (t *Trainer) saveCheckpoint(state *TrainerState) (string, error) {
 	if err := t.Args.Save(filepath.Join(tmp, "training_args.json")); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
-	state.RNGState = rngState(t.Model)
-	data, err := json.MarshalIndent(state, "", "  ")
+	data, err := json.MarshalIndent(goState{RNGState: rngState(t.Model), LossSum: finite(gs.TrainLossSum), TrainLossSteps: gs.TrainLossSteps}, "", "  ")
 	if err != nil {
 		return "", err
 	}
-	if err := fileutil.WriteFileAtomic(filepath.Join(tmp, "trainer_state.json"), data, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, goStateFile), data, 0o644); err != nil {
+		return "", fmt.Errorf("checkpoint: %w", err)
+	}
+	// trainer_state.json last: Checkpoints takes a folder holding it as complete.
+	if data, err = json.MarshalIndent(state, "", "  "); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "trainer_state.json"), data, 0o644); err != nil {
 		return "", fmt.Errorf("checkpoint: %w", err)
 	}
 	if t.beforeCommit != nil {
@@ -198,38 +242,70 @@ const scalerFile = "scaler.json"
 
 // loadCheckpoint restores weights, optimizer state, random-number state, the loss scaler's state
 // (when training in fp16 and the checkpoint has one) and trainer state.
-func (t *Trainer) loadCheckpoint(dir string, scaler *optim.GradScaler) (*TrainerState, error) {
+func (t *Trainer) loadCheckpoint(dir string, scaler *optim.GradScaler) (*TrainerState, goState, error) {
+	var gs goState
 	data, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
 	if err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
+		return nil, gs, fmt.Errorf("resume: %w", err)
 	}
 	var state TrainerState
 	if err := json.Unmarshal(data, &state); err != nil {
-		return nil, fmt.Errorf("resume: %s: %w", dir, err)
+		return nil, gs, fmt.Errorf("resume: %s: %w", filepath.Join(dir, "trainer_state.json"), err)
+	}
+	switch data, err := os.ReadFile(filepath.Join(dir, goStateFile)); {
+	case errors.Is(err, os.ErrNotExist):
+		// Not a Go checkpoint: the dropout stream and the loss sums start afresh, as HF's do.
+	case err != nil:
+		return nil, gs, fmt.Errorf("resume: %w", err)
+	default:
+		if err := json.Unmarshal(data, &gs); err != nil {
+			return nil, gs, fmt.Errorf("resume: %s: %w", filepath.Join(dir, goStateFile), err)
+		}
+		gs.TrainLossSum = math.NaN()
+		if gs.LossSum != nil {
+			gs.TrainLossSum = *gs.LossSum
+		}
+	}
+	if err := t.restore(dir, scaler, gs); err != nil {
+		return nil, gs, err
+	}
+	return &state, gs, nil
+}
+
+// restore loads a checkpoint's weights, optimizer state, loss scaler and random-number state.
+func (t *Trainer) restore(dir string, scaler *optim.GradScaler, gs goState) error {
+	if _, err := os.Stat(filepath.Join(dir, "optimizer.safetensors")); errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(filepath.Join(dir, "optimizer.pt")); err == nil {
+			// HF's optimizer.pt, scheduler.pt and rng_state.pth are torch pickles of torch.optim's
+			// state (moments keyed by parameter index in the optimizer's groups) and of torch's and
+			// numpy's random-number generators, which this Trainer's dropout cannot take up.
+			return fmt.Errorf("resume: %s is a transformers checkpoint (optimizer.pt): this Trainer resumes only its own "+
+				"checkpoints (optimizer.safetensors); start a new run from its weights instead (--model %s, or gpt2.Load)", dir, dir)
+		}
 	}
 	wpath, err := gpt2.WeightsFile(dir)
 	if err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
+		return fmt.Errorf("resume: %w", err)
 	}
 	weights, err := tensorfile.Read(wpath)
 	if err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
+		return fmt.Errorf("resume: %w", err)
 	}
 	if err := t.Model.SetWeights(weights); err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
+		return fmt.Errorf("resume: %w", err)
 	}
 	opt, err := tensorfile.ReadSafetensors(filepath.Join(dir, "optimizer.safetensors"))
 	if err != nil {
-		return nil, fmt.Errorf("resume: %w", err)
+		return fmt.Errorf("resume: %w", err)
 	}
 	for name, tt := range opt {
 		val := tensors.FromFlatDataAndDimensions(tt.Data, tt.Shape...)
 		if v := t.Model.Store.GetVariable("/" + name); v != nil {
 			if err := v.SetValue(val); err != nil {
-				return nil, fmt.Errorf("resume: %s: %w", name, err)
+				return fmt.Errorf("resume: %s: %w", name, err)
 			}
 		} else if _, err := t.Model.Store.CreateVariable("/"+name, val); err != nil {
-			return nil, fmt.Errorf("resume: %s: %w", name, err)
+			return fmt.Errorf("resume: %s: %w", name, err)
 		} else {
 			t.Model.Store.GetVariable("/" + name).SetTrainable(false)
 		}
@@ -239,23 +315,23 @@ func (t *Trainer) loadCheckpoint(dir string, scaler *optim.GradScaler) (*Trainer
 		switch {
 		case errors.Is(err, os.ErrNotExist): // a checkpoint of a float32 or bf16 run: a fresh scaler
 		case err != nil:
-			return nil, fmt.Errorf("resume: %w", err)
+			return fmt.Errorf("resume: %w", err)
 		default:
 			var st optim.ScalerState
 			if err := json.Unmarshal(data, &st); err != nil {
-				return nil, fmt.Errorf("resume: %s: %w", filepath.Join(dir, scalerFile), err)
+				return fmt.Errorf("resume: %s: %w", filepath.Join(dir, scalerFile), err)
 			}
 			if err := scaler.SetState(t.Model.Store, st); err != nil {
-				return nil, fmt.Errorf("resume: %s: %w", filepath.Join(dir, scalerFile), err)
+				return fmt.Errorf("resume: %s: %w", filepath.Join(dir, scalerFile), err)
 			}
 		}
 	}
-	if len(state.RNGState) > 0 {
-		if err := setRNGState(t.Model, state.RNGState); err != nil {
-			return nil, fmt.Errorf("resume: %w", err)
+	if len(gs.RNGState) > 0 {
+		if err := setRNGState(t.Model, gs.RNGState); err != nil {
+			return fmt.Errorf("resume: %w", err)
 		}
 	}
-	return &state, nil
+	return nil
 }
 
 // setRNGState restores the store's random-number state.

@@ -49,6 +49,7 @@ func displayTrainer(t *testing.T, progress, log *bytes.Buffer) *Trainer {
 	}
 	args := DefaultArguments(t.TempDir())
 	args.MaxSteps, args.LoggingSteps, args.EvalSteps, args.SaveSteps, args.PerDeviceTrainBatchSize = 12, 4, 6, 0, 2
+	args.SaveStrategy, args.EvalStrategy = "no", "steps"
 	tr := &Trainer{Model: m, Args: args, TrainData: blocks, TrainIndices: seq(0, 20), EvalData: blocks, EvalIndices: seq(20, 24), Log: log}
 	if progress != nil {
 		tr.Progress = progress

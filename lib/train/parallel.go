@@ -47,33 +47,32 @@ func meshOf(n int) (*dataParallel, error) {
 	return &dataParallel{devices: n, batchSpec: batchSpec, rep: distributed.NewReplicatedShardingSpec(mesh)}, nil
 }
 
-// runParallel executes a sharded step: ids and labels split by rows, the learning-rate window
-// replicated; returns device 0's outputs (loss, norm, learning rate, skipped: all replicated).
-func (s *Step) runParallel(ids, labels, lrs, k *tensors.Tensor) ([]*tensors.Tensor, error) {
+// runParallel executes a sharded step: args are the step's inputs (ids, [token types,] labels,
+// learning rates, k); the batch inputs are split by rows, the rest replicated. Returns device 0's
+// outputs (loss, norm, learning rate, skipped: all replicated).
+func (s *Step) runParallel(args ...*tensors.Tensor) ([]*tensors.Tensor, error) {
 	dp := s.dp
+	ids := args[0]
 	if ids.Shape().Dim(0)%dp.devices != 0 {
 		return nil, fmt.Errorf("data parallel: a batch of %d rows does not split over %d devices", ids.Shape().Dim(0), dp.devices)
 	}
-	idsD, err := dtensor.ShardTensor(dp.batchSpec, ids)
-	if err != nil {
-		return nil, err
-	}
-	labD, err := dtensor.ShardTensor(dp.batchSpec, labels)
-	if err != nil {
-		return nil, err
-	}
-	lrsD, err := dtensor.ShardTensor(dp.rep, lrs)
-	if err != nil {
-		return nil, err
-	}
-	kD, err := dtensor.ShardTensor(dp.rep, k)
-	if err != nil {
-		return nil, err
+	batchInputs := len(args) - 2 // all but the learning rates and k
+	in := make([]any, len(args))
+	for i, t := range args {
+		spec := dp.rep
+		if i < batchInputs {
+			spec = dp.batchSpec
+		}
+		d, err := dtensor.ShardTensor(spec, t)
+		if err != nil {
+			return nil, err
+		}
+		in[i] = d
 	}
 	// The outputs come back as shards, device by device ([device 0: loss, norm, lr, skipped; device
 	// 1: …]); all are replicated, so device 0's are the values. (GoMLX's DistributedCall would gather
 	// them into distributed tensors, but refuses a one-device mesh, which the device check runs.)
-	out, err := s.exec.Call(idsD, labD, lrsD, kD)
+	out, err := s.exec.Call(in...)
 	if err != nil {
 		return nil, fmt.Errorf("data parallel: %w", err)
 	}

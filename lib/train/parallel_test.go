@@ -66,7 +66,7 @@ func TestDataParallelOneDeviceEqualsPlain(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		step, err := newStep(m, optim.NewAdamW(), nil, dp)
+		step, err := newStep(m, optim.NewAdamW(), nil, dp, false)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/distributed"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // GoMLX's idiomatic dot-import.
@@ -23,6 +24,7 @@ type Step struct {
 	Scaler *optim.GradScaler
 	exec   *model.Exec
 	dp     *dataParallel // nil: one device
+	types  bool          // the step takes token_type_ids (after the ids)
 }
 
 // Devices is the number of devices the step runs on (its batch must split evenly over them).
@@ -33,15 +35,15 @@ func (s *Step) Devices() int {
 	return s.dp.devices
 }
 
-// TrainingGradients builds, in training mode, the loss of ids/labels and the gradient of every
-// parameter (in m.ParamNames order). With a scaler (fp16) the loss is multiplied by its scale before
-// differentiation: the gradients are then the scaled loss's (pass them to scaler.Step); the returned
-// loss is not scaled.
-func TrainingGradients(m *gpt2.Model, store *model.Store, ids, labels *Node, scaler *optim.GradScaler) (loss *Node, params, grads []*Node) {
+// TrainingGradients builds, in training mode, the loss of ids/labels (with token types, nil: none)
+// and the gradient of every parameter (in m.ParamNames order). With a scaler (fp16) the loss is
+// multiplied by its scale before differentiation: the gradients are then the scaled loss's (pass
+// them to scaler.Step); the returned loss is not scaled.
+func TrainingGradients(m *gpt2.Model, store *model.Store, ids, tokenTypes, labels *Node, scaler *optim.GradScaler) (loss *Node, params, grads []*Node) {
 	// Training mode before any variable is used: otherwise backends that prefer constants for
 	// variables (the pure-Go one) bake the weights into the program, and updates are lost.
 	store.SetTraining(ids.Graph(), true)
-	loss = m.LossGraph(store, ids, nil, labels, true)
+	loss = m.LossGraph(store, ids, tokenTypes, labels, true)
 	names := m.ParamNames()
 	params = make([]*Node, len(names))
 	for i, n := range names {
@@ -105,22 +107,27 @@ func NewStep(m *gpt2.Model, opt *optim.AdamW) (*Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newStep(m, opt, scalerFor(m, nil), dp)
+	return newStep(m, opt, scalerFor(m, nil), dp, false)
 }
 
-// newStep prepares a step, sharded as dp says (nil: one device, no sharding).
-func newStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, dp *dataParallel) (*Step, error) {
+// newStep prepares a step, sharded as dp says (nil: one device, no sharding); with types it takes
+// token_type_ids after the ids.
+func newStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, dp *dataParallel, types bool) (*Step, error) {
 	names := m.ParamNames()
 	e, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
-		loss, params, grads := TrainingGradients(m, store, in[0], in[1], scaler)
+		var tt *Node
+		if types {
+			tt, in = in[1], append(in[:1:1], in[2:]...)
+		}
+		loss, params, grads := TrainingGradients(m, store, in[0], tt, in[1], scaler)
 		norm, lr, skipped := update(store, opt, scaler, names, params, grads, in[2], in[3])
 		return []*Node{loss, norm, lr, skipped}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	step := &Step{Model: m, Opt: opt, Scaler: scaler, exec: e, dp: dp}
+	step := &Step{Model: m, Opt: opt, Scaler: scaler, exec: e, dp: dp, types: types}
 	if step.dp != nil {
 		// The device assignment is explicit: without it go-xla refuses to compile the sharded program
 		// ("no device assignment given to Client.Compile(), but computation is not (device)
@@ -129,9 +136,13 @@ func newStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, dp *data
 		for i := range devices {
 			devices[i] = compute.DeviceNum(i)
 		}
-		rep := step.dp.rep
-		step.exec = e.AutoSharding(step.dp.batchSpec.Mesh).WithDeviceAssignment(devices).
-			WithInputShardingSpecs(step.dp.batchSpec, step.dp.batchSpec, rep, rep).
+		rep, batch := step.dp.rep, step.dp.batchSpec
+		inputs := []*distributed.ShardingSpec{batch, batch, rep, rep}
+		if types {
+			inputs = append([]*distributed.ShardingSpec{batch}, inputs...)
+		}
+		step.exec = e.AutoSharding(batch.Mesh).WithDeviceAssignment(devices).
+			WithInputShardingSpecs(inputs...).
 			WithOutputShardingSpecs(rep, rep, rep, rep)
 		if err := step.exec.SetDefaultShardingSpec(rep); err != nil {
 			return nil, fmt.Errorf("train: data parallel: %w", err)
@@ -155,21 +166,29 @@ func (s *Step) Run(ids, labels *tensors.Tensor, lr float64) (loss, gradNorm floa
 // launched while the device computes; the model's weights are the updated ones for whatever runs
 // next. [Pending.Wait] returns the step's loss and gradient norm.
 func (s *Step) Launch(ids, labels *tensors.Tensor, lr float64) (*Pending, error) {
-	return s.launch(ids, labels, fixedLR(lr))
+	return s.launch(ids, nil, labels, fixedLR(lr))
 }
 
-func (s *Step) launch(ids, labels *tensors.Tensor, w lrWindow) (p *Pending, err error) {
+// launch starts a step; types are the token_type_ids when the step takes them.
+func (s *Step) launch(ids, types, labels *tensors.Tensor, w lrWindow) (p *Pending, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			p, err = nil, fmt.Errorf("train step: %v", r)
 		}
 	}()
+	if s.types != (types != nil) {
+		return nil, fmt.Errorf("train step: token_type_ids given: %v, the step was built for them: %v", types != nil, s.types)
+	}
 	lrs, k := w.tensors()
+	args := []*tensors.Tensor{ids, labels, lrs, k}
+	if types != nil {
+		args = []*tensors.Tensor{ids, types, labels, lrs, k}
+	}
 	var out []*tensors.Tensor
 	if s.dp != nil {
-		out, err = s.runParallel(ids, labels, lrs, k)
+		out, err = s.runParallel(args...)
 	} else {
-		out, err = s.exec.Call(ids, labels, lrs, k)
+		out, err = s.exec.Call(anys(args)...)
 	}
 	// Inference programs may hold the old weights as constants.
 	s.Model.WeightsChanged()
@@ -232,16 +251,26 @@ func scalar(t *tensors.Tensor) float64 { return float64(tensors.MustCopyFlatData
 // IDsTensor packs a rectangular batch of token ids as an int32 tensor [B, T] (gpt2.IDsTensor).
 func IDsTensor(batch [][]int) (*tensors.Tensor, error) { return gpt2.IDsTensor(batch) }
 
-// accumStep is training with gradient accumulation: k micro-batches add their gradients (each
-// divided by k) into accumulators, and the k-th applies the optimizer to them.
+// anys converts tensors into Exec.Call's arguments.
+func anys(ts []*tensors.Tensor) []any {
+	out := make([]any, len(ts))
+	for i, t := range ts {
+		out[i] = t
+	}
+	return out
+}
+
+// accumStep is training with gradient accumulation: the micro-batches of a group add their
+// gradients, each weighted by its share of the group's tokens, into accumulators, and the last one
+// applies the optimizer to them.
 type accumStep struct {
-	k, n       int
+	types      bool
 	acc, apply *model.Exec
 }
 
 const accumPrefix = "/grad_accum"
 
-func newAccumStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, k int) (*accumStep, error) {
+func newAccumStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, types bool) (*accumStep, error) {
 	names := m.ParamNames()
 	accVar := func(store *model.Store, name string, shape *Node) *model.Variable {
 		v := store.VariableWithShape(accumPrefix+gpt2.VarPath(name), shape.Shape(), zerosInit)
@@ -250,11 +279,16 @@ func newAccumStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, k i
 	}
 	acc, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
-		loss, params, grads := TrainingGradients(m, store, in[0], in[1], scaler)
+		var tt *Node
+		if types {
+			tt, in = in[1], append(in[:1:1], in[2:]...)
+		}
+		loss, params, grads := TrainingGradients(m, store, in[0], tt, in[1], scaler)
 		g := loss.Graph()
+		weight := in[2]
 		for i, n := range names {
 			v := accVar(store, n, params[i])
-			v.SetNodeValue(Add(v.NodeValue(g), DivScalar(grads[i], float64(k))))
+			v.SetNodeValue(Add(v.NodeValue(g), Mul(grads[i], ConvertDType(weight, grads[i].DType()))))
 		}
 		return []*Node{loss}
 	})
@@ -279,32 +313,36 @@ func newAccumStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, k i
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	return &accumStep{k: k, acc: acc, apply: apply}, nil
+	return &accumStep{types: types, acc: acc, apply: apply}, nil
 }
 
-// run adds one micro-batch; on the k-th it applies the update (done = true, with the step's result).
-func (s *accumStep) run(ids *tensors.Tensor, w lrWindow) (res StepResult, done bool, err error) {
+// run adds one micro-batch (types: its token_type_ids, when the step takes them) whose gradient
+// counts with weight (its share of the group's tokens: HF divides the summed token losses by the
+// group's num_items_in_batch); the last of a group applies the update (with the step's result).
+func (s *accumStep) run(ids, types *tensors.Tensor, weight float64, last bool, w lrWindow) (res StepResult, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("train step: %v", r)
 		}
 	}()
-	out, err := s.acc.Call(ids, ids)
+	args := []any{ids, ids, float32(weight)}
+	if s.types {
+		args = []any{ids, types, ids, float32(weight)}
+	}
+	out, err := s.acc.Call(args...)
 	if err != nil {
-		return res, false, fmt.Errorf("train step: %w", err)
+		return res, fmt.Errorf("train step: %w", err)
 	}
 	res.Loss = scalar(out[0])
-	s.n++
-	if s.n < s.k {
-		return res, false, nil
+	if !last {
+		return res, nil
 	}
-	s.n = 0
 	lrs, k := w.tensors()
 	if out, err = s.apply.Call(lrs, k); err != nil {
-		return res, false, fmt.Errorf("train step: %w", err)
+		return res, fmt.Errorf("train step: %w", err)
 	}
 	res.GradNorm, res.LR, res.Skipped = scalar(out[0]), scalar(out[1]), scalar(out[2]) != 0
-	return res, true, nil
+	return res, nil
 }
 
 func zerosInit(g *Graph, shape shapes.Shape) *Node { return Zeros(g, shape) }

@@ -63,6 +63,7 @@ func refTrainer(t *testing.T) (*tinyRef, *Trainer, *bytes.Buffer) {
 	args := DefaultArguments(t.TempDir())
 	args.LearningRate, args.LRSchedulerType, args.MaxGradNorm = ref.LR, "constant", ref.Clip
 	args.PerDeviceTrainBatchSize, args.MaxSteps, args.LoggingSteps, args.SaveSteps = 2, 3, 1, 0
+	args.SaveStrategy = "no"
 	var log bytes.Buffer
 	return ref, &Trainer{Model: m, Args: args, TrainData: blocksOf(ref.InputIDs), Log: &log, NoProgress: true}, &log
 }
@@ -75,10 +76,10 @@ func TestTrainerThreeStepsMatchHF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(tr.History) != 3 || out.GlobalStep != 3 {
+	if len(trainLogs(tr.History)) != 3 || out.GlobalStep != 3 {
 		t.Fatalf("history %v, output %v", tr.History, out)
 	}
-	for i, e := range tr.History {
+	for i, e := range trainLogs(tr.History) {
 		// The log rounds to 4 decimals, as HF's does; compare the unrounded mean instead.
 		if rel := math.Abs(*e.Loss-ref.Losses[i]) / ref.Losses[i]; rel > 1e-4 {
 			t.Errorf("step %d: loss %v, HF %v", i+1, *e.Loss, ref.Losses[i])
@@ -136,6 +137,7 @@ func TestTrainerLearns(t *testing.T) {
 	h := unigramEntropy(blocks)
 	args := DefaultArguments(t.TempDir())
 	args.LearningRate, args.LRSchedulerType, args.MaxSteps, args.LoggingSteps, args.SaveSteps = 5e-3, "constant", 200, 25, 0
+	args.SaveStrategy = "no"
 	args.PerDeviceTrainBatchSize = 16
 	var log bytes.Buffer
 	tr := &Trainer{Model: m, Tokenizer: tok, Args: args, TrainData: blocks, Log: &log, NoProgress: true}
@@ -143,7 +145,8 @@ func TestTrainerLearns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	last := *tr.History[len(tr.History)-1].Loss
+	losses := lossesOf(tr.History)
+	last := losses[len(losses)-1]
 	t.Logf("unigram entropy %.3f; losses %v; %s", h, lossesOf(tr.History), out)
 	if last >= h {
 		t.Errorf("final loss %.3f is not below the unigram entropy %.3f", last, h)
@@ -151,6 +154,17 @@ func TestTrainerLearns(t *testing.T) {
 	if !strings.Contains(log.String(), "200      ") {
 		t.Errorf("no table row for step 200:\n%s", log.String())
 	}
+}
+
+// trainLogs are the training log entries of a history (those with a loss).
+func trainLogs(h []LogEntry) []LogEntry {
+	var out []LogEntry
+	for _, e := range h {
+		if e.Loss != nil {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func lossesOf(h []LogEntry) []float64 {
@@ -291,13 +305,64 @@ func TestTrainerBadInput(t *testing.T) {
 	if err := m2.SetWeights(w); err != nil {
 		t.Fatal(err)
 	}
-	args.SaveSteps = 1
+	args.SaveSteps, args.StopOnNaN = 1, true
 	_, err := (&Trainer{Model: m2, Args: args, TrainData: blocks, NoProgress: true, Log: &bytes.Buffer{}}).Train(context.Background())
 	if !errors.Is(err, ErrNaNLoss) || !strings.Contains(err.Error(), "last good checkpoint is none") {
-		t.Errorf("NaN: %v", err)
+		t.Errorf("NaN with stop_on_nan: %v", err)
 	}
 	if cks, _ := Checkpoints(args.OutputDir); len(cks) != 0 {
 		t.Errorf("a NaN state was saved: %v", cks)
+	}
+}
+
+// Without stop_on_nan a NaN loss does not stop training, as in HF, and no NaN reaches the log
+// (JSON cannot hold it). logging_nan_inf_filter (HF's default) replaces a NaN or infinite
+// micro-batch loss by the interval's mean so far (trainer.py, _inner_training_loop: tr_loss =
+// tr_loss + tr_loss / (1 + global_step - _globalstep_last_logged)).
+func TestNaNLossFilter(t *testing.T) {
+	nan, inf := math.NaN(), math.Inf(1)
+	for _, c := range []struct {
+		loss, weight, trLoss float64
+		since                int
+		filter               bool
+		want                 float64
+	}{
+		{2, 0.5, 10, 4, true, 1},   // finite: loss × its share of the step
+		{nan, 1, 9, 2, true, 3},    // 9 over 2 steps since the log: + 9 / 3
+		{inf, 0.5, 6, 0, true, 6},  // the interval's first step: + 6 / 1
+		{nan, 1, 0, 0, true, 0},    // nothing logged before: + 0
+		{inf, 1, 5, 1, false, inf}, // no filter: the loss as it is
+	} {
+		got := microLoss(c.loss, c.weight, c.trLoss, c.since, c.filter)
+		if got != c.want && !(math.IsNaN(got) && math.IsNaN(c.want)) {
+			t.Errorf("microLoss(%v, %v, %v, %d, %v) = %v, want %v", c.loss, c.weight, c.trLoss, c.since, c.filter, got, c.want)
+		}
+	}
+
+	for _, filter := range []bool{true, false} {
+		m, _, blocks := smallSetup(t)
+		w, _ := m.Weights()
+		w["transformer.ln_f.weight"].Data[0] = float32(math.NaN())
+		if err := m.SetWeights(w); err != nil {
+			t.Fatal(err)
+		}
+		args := DefaultArguments(t.TempDir())
+		args.MaxSteps, args.LoggingSteps, args.SaveSteps, args.LoggingNanInfFilter = 3, 1, 3, filter
+		tr := &Trainer{Model: m, Args: args, TrainData: blocks, NoProgress: true, Log: &bytes.Buffer{}}
+		out, err := tr.Train(context.Background())
+		if err != nil || out.GlobalStep != 3 {
+			t.Fatalf("filter %v: %v %v", filter, out, err)
+		}
+		logs := trainLogs(tr.History)
+		if filter && (len(logs) != 3 || *logs[2].Loss != 0) {
+			t.Errorf("filtered: entries %+v, want 3 with loss 0 (no finite loss in any interval)", logs)
+		}
+		if !filter && len(logs) != 0 {
+			t.Errorf("unfiltered: %d entries with a loss, want none (NaN is left out)", len(logs))
+		}
+		if cks, _ := Checkpoints(args.OutputDir); len(cks) != 1 {
+			t.Errorf("filter %v: checkpoints %v, want the final one (its trainer_state.json holds no NaN)", filter, cks)
+		}
 	}
 }
 
@@ -308,6 +373,7 @@ func TestAccumulationEqualsBigBatch(t *testing.T) {
 		m, _, blocks := smallSetup(t)
 		args := DefaultArguments(t.TempDir())
 		args.LearningRate, args.MaxSteps, args.SaveSteps, args.LoggingSteps = 1e-3, 1, 0, 1
+		args.SaveStrategy = "no"
 		args.GradientAccumulationSteps, args.PerDeviceTrainBatchSize = accum, bs
 		sub := &data.Blocks{BlockSize: blocks.BlockSize, Tokens: blocks.Tokens[:8*blocks.BlockSize]}
 		tr := &Trainer{Model: m, Args: args, TrainData: sub, TrainIndices: []int{0, 1, 2, 3, 4, 5, 6, 7}, Log: &bytes.Buffer{}, NoProgress: true}
@@ -342,6 +408,7 @@ func TestBF16Loss(t *testing.T) {
 		m.AttnImplementation = tc.attn
 		args := DefaultArguments(t.TempDir())
 		args.BF16, args.MaxSteps, args.LoggingSteps, args.SaveSteps, args.PerDeviceTrainBatchSize = bf16, 1, 1, 0, 2
+		args.SaveStrategy = "no"
 		args.LRSchedulerType = "constant"
 		tr := &Trainer{Model: m, Args: args, TrainData: blocksOf(ref.InputIDs), Log: &bytes.Buffer{}, NoProgress: true}
 		if _, err := tr.Train(context.Background()); err != nil {

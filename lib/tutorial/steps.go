@@ -166,8 +166,8 @@ func (p *Params) PretrainedDir(ctx context.Context, backend compute.Backend) (st
 // learning_rate=5e-5, warmup_steps=200, save_steps=1500) — quick mode trains max_steps steps instead.
 func (p *Params) ScratchArgs() *train.TrainingArguments {
 	a := train.DefaultArguments(p.Path("gpt2-scratch"))
-	a.NumTrainEpochs, a.LearningRate, a.WarmupSteps, a.SaveSteps = p.Epochs, p.LearningRate, p.Warmup, p.SaveSteps
-	a.MaxSteps, a.LoggingSteps, a.PerDeviceTrainBatchSize, a.SaveTotalLimit = p.MaxSteps, p.LoggingSteps, p.BatchSize, 3
+	a.NumTrainEpochs, a.LearningRate, a.WarmupSteps, a.SaveSteps = p.Epochs, p.LearningRate, float64(p.Warmup), float64(p.SaveSteps)
+	a.MaxSteps, a.LoggingSteps, a.PerDeviceTrainBatchSize, a.SaveTotalLimit = p.MaxSteps, float64(p.LoggingSteps), p.BatchSize, 3
 	return a
 }
 
@@ -175,8 +175,8 @@ func (p *Params) ScratchArgs() *train.TrainingArguments {
 // same values as from scratch) — quick mode trains FTMaxSteps steps.
 func (p *Params) FinetuneArgs() *train.TrainingArguments {
 	a := train.DefaultArguments(p.Path("gpt2-finetune"))
-	a.NumTrainEpochs, a.LearningRate, a.WarmupSteps, a.SaveSteps = p.FTEpochs, p.FTLearningRate, p.Warmup, p.SaveSteps
-	a.MaxSteps, a.LoggingSteps, a.PerDeviceTrainBatchSize, a.SaveTotalLimit = p.FTMaxSteps, p.LoggingSteps, p.FTBatchSize, 3
+	a.NumTrainEpochs, a.LearningRate, a.WarmupSteps, a.SaveSteps = p.FTEpochs, p.FTLearningRate, float64(p.Warmup), float64(p.SaveSteps)
+	a.MaxSteps, a.LoggingSteps, a.PerDeviceTrainBatchSize, a.SaveTotalLimit = p.FTMaxSteps, float64(p.LoggingSteps), p.FTBatchSize, 3
 	if p.Quick {
 		a.LoggingSteps, a.SaveSteps = 10, 20
 	}

@@ -368,7 +368,7 @@ func benchPhase(m *gpt2.Model, phase string) (func(ids *tensors.Tensor) func() (
 			store.SetTraining(in[0].Graph(), true)
 			return []*graph.Node{m.LossGraph(store, in[0], nil, in[0], true)}
 		}
-		loss, _, grads := train.TrainingGradients(m, scope.Store(), in[0], in[0], nil)
+		loss, _, grads := train.TrainingGradients(m, scope.Store(), in[0], nil, in[0], nil)
 		if phase == "grads" {
 			// Every gradient returned (left on the device): the cost of one output buffer each.
 			return append([]*graph.Node{loss}, grads...)

@@ -71,6 +71,7 @@ to NoProgress, and how many HTML updates were sent and their mean size.`)
 			}
 			args := train.DefaultArguments(filepath.Join(tmp, "out"))
 			args.MaxSteps, args.LoggingSteps, args.SaveSteps, args.PerDeviceTrainBatchSize, args.LearningRate, args.WarmupSteps = *steps, 25, 0, 16, 5e-3, 10
+			args.SaveStrategy = "no"
 			tr := &train.Trainer{Model: m, Args: args, TrainData: blocks, Log: io.Discard}
 			switch way {
 			case "none":
