@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"os"
 	"path"
 	"strings"
@@ -120,6 +121,94 @@ func readTorch(r io.ReaderAt, size int64) (map[string]*Tensor, error) {
 
 // readTorchZip reads the zip format: archive/data.pkl and a record archive/data/KEY per storage.
 func readTorchZip(r io.ReaderAt, size int64) (map[string]*Tensor, error) {
+	obj, err := readTorchZipObject(r, size)
+	if err != nil {
+		return nil, err
+	}
+	return stateDictTensors(obj)
+}
+
+// ReadTorchObject reads a file torch.save wrote in its zip format (torch ≥ 1.6) holding other than
+// a state_dict of tensors, such as an optimizer's or a scheduler's state_dict, through the same
+// allow-listed unpickler (nothing in the file is executed). The result is plain Go values: dicts
+// (OrderedDict too) as map[any]any, lists and tuples as []any, floating-point tensors as *Tensor
+// (float32; integer tensors as nil), strings, booleans, int and float64, None as nil.
+func ReadTorchObject(path string) (any, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	obj, err := readTorchZipObject(f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	out, err := plainValue(obj, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
+}
+
+// plainValue converts an unpickled object (see ReadTorchObject), refusing anything else and
+// nesting deeper than a state_dict's.
+func plainValue(v any, depth int) (any, error) {
+	if depth > 32 {
+		return nil, errors.New("objects nested too deeply")
+	}
+	switch x := v.(type) {
+	case nil, bool, string, int, int64, float64:
+		return x, nil
+	case *big.Int:
+		return nil, fmt.Errorf("integer %s out of range", x)
+	case *pytorch.Tensor:
+		return torchToFloat32(x)
+	case *types.Dict:
+		out := make(map[any]any, len(*x))
+		for _, e := range *x {
+			val, err := plainValue(e.Value, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[e.Key] = val
+		}
+		return out, nil
+	case *types.OrderedDict:
+		out := make(map[any]any, len(x.Map))
+		for k, e := range x.Map {
+			val, err := plainValue(e.Value, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = val
+		}
+		return out, nil
+	case *types.List:
+		return plainList(*x, depth)
+	case *types.Tuple:
+		return plainList(*x, depth)
+	}
+	return nil, fmt.Errorf("unexpected %T in the pickle", v)
+}
+
+func plainList(items []any, depth int) (any, error) {
+	out := make([]any, len(items))
+	for i, e := range items {
+		val, err := plainValue(e, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = val
+	}
+	return out, nil
+}
+
+// readTorchZipObject unpickles the zip format's data.pkl with its storages.
+func readTorchZipObject(r io.ReaderAt, size int64) (any, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, err
@@ -182,7 +271,7 @@ func readTorchZip(r io.ReaderAt, size int64) (map[string]*Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unpickling data.pkl: %w", err)
 	}
-	return stateDictTensors(obj)
+	return obj, nil
 }
 
 // unpickle builds the object of one pickle held in memory (read by readPickle, which checked its

@@ -274,14 +274,11 @@ func (t *Trainer) loadCheckpoint(dir string, scaler *optim.GradScaler) (*Trainer
 
 // restore loads a checkpoint's weights, optimizer state, loss scaler and random-number state.
 func (t *Trainer) restore(dir string, scaler *optim.GradScaler, gs goState) error {
+	// A transformers checkpoint has optimizer.pt instead (see hfresume.go).
+	hf := false
 	if _, err := os.Stat(filepath.Join(dir, "optimizer.safetensors")); errors.Is(err, os.ErrNotExist) {
-		if _, err := os.Stat(filepath.Join(dir, "optimizer.pt")); err == nil {
-			// HF's optimizer.pt, scheduler.pt and rng_state.pth are torch pickles of torch.optim's
-			// state (moments keyed by parameter index in the optimizer's groups) and of torch's and
-			// numpy's random-number generators, which this Trainer's dropout cannot take up.
-			return fmt.Errorf("resume: %s is a transformers checkpoint (optimizer.pt): this Trainer resumes only its own "+
-				"checkpoints (optimizer.safetensors); start a new run from its weights instead (--model %s, or gpt2.Load)", dir, dir)
-		}
+		_, err := os.Stat(filepath.Join(dir, "optimizer.pt"))
+		hf = err == nil
 	}
 	wpath, err := gpt2.WeightsFile(dir)
 	if err != nil {
@@ -294,35 +291,21 @@ func (t *Trainer) restore(dir string, scaler *optim.GradScaler, gs goState) erro
 	if err := t.Model.SetWeights(weights); err != nil {
 		return fmt.Errorf("resume: %w", err)
 	}
-	opt, err := tensorfile.ReadSafetensors(filepath.Join(dir, "optimizer.safetensors"))
-	if err != nil {
-		return fmt.Errorf("resume: %w", err)
-	}
-	for name, tt := range opt {
-		val := tensors.FromFlatDataAndDimensions(tt.Data, tt.Shape...)
-		if v := t.Model.Store.GetVariable("/" + name); v != nil {
-			if err := v.SetValue(val); err != nil {
-				return fmt.Errorf("resume: %s: %w", name, err)
-			}
-		} else if _, err := t.Model.Store.CreateVariable("/"+name, val); err != nil {
-			return fmt.Errorf("resume: %s: %w", name, err)
-		} else {
-			t.Model.Store.GetVariable("/" + name).SetTrainable(false)
+	if hf {
+		if err := t.loadHFOptimizer(dir); err != nil {
+			return err
 		}
+	} else if err := t.loadOptimizer(dir); err != nil {
+		return err
 	}
 	if scaler != nil {
-		data, err := os.ReadFile(filepath.Join(dir, scalerFile))
-		switch {
-		case errors.Is(err, os.ErrNotExist): // a checkpoint of a float32 or bf16 run: a fresh scaler
-		case err != nil:
-			return fmt.Errorf("resume: %w", err)
-		default:
-			var st optim.ScalerState
-			if err := json.Unmarshal(data, &st); err != nil {
-				return fmt.Errorf("resume: %s: %w", filepath.Join(dir, scalerFile), err)
-			}
+		st, ok, err := t.scalerState(dir, hf)
+		if err != nil {
+			return err
+		}
+		if ok {
 			if err := scaler.SetState(t.Model.Store, st); err != nil {
-				return fmt.Errorf("resume: %s: %w", filepath.Join(dir, scalerFile), err)
+				return fmt.Errorf("resume: %s: %w", dir, err)
 			}
 		}
 	}
@@ -332,6 +315,41 @@ func (t *Trainer) restore(dir string, scaler *optim.GradScaler, gs goState) erro
 		}
 	}
 	return nil
+}
+
+// loadOptimizer restores the optimizer state of a Go checkpoint (optimizer.safetensors).
+func (t *Trainer) loadOptimizer(dir string) error {
+	opt, err := tensorfile.ReadSafetensors(filepath.Join(dir, "optimizer.safetensors"))
+	if err != nil {
+		return fmt.Errorf("resume: %w", err)
+	}
+	for name, tt := range opt {
+		if err := t.setOptimizerVar("/"+name, tensors.FromFlatDataAndDimensions(tt.Data, tt.Shape...)); err != nil {
+			return fmt.Errorf("resume: %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// scalerState reads the fp16 loss scaler's state of a checkpoint: scaler.json (Go) or scaler.pt
+// (HF); false when it has none (a float32 or bf16 run's: the scaler starts afresh).
+func (t *Trainer) scalerState(dir string, hf bool) (optim.ScalerState, bool, error) {
+	if hf {
+		return loadHFScaler(dir)
+	}
+	var st optim.ScalerState
+	path := filepath.Join(dir, scalerFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return st, false, nil
+	case err != nil:
+		return st, false, fmt.Errorf("resume: %w", err)
+	}
+	if err := json.Unmarshal(data, &st); err != nil {
+		return st, false, fmt.Errorf("resume: %s: %w", path, err)
+	}
+	return st, true, nil
 }
 
 // setRNGState restores the store's random-number state.

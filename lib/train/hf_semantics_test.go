@@ -12,8 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonb-gpt/tutorial/lib/data"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
+	"github.com/gonb-gpt/tutorial/lib/optim"
 )
 
 // Tests that each state the transformers 5.17 behaviour they match (trainer.py, training_args.py,
@@ -218,24 +220,132 @@ func TestCheckpointFilesHFKeys(t *testing.T) {
 	}
 }
 
-// A transformers checkpoint (optimizer.pt, scheduler.pt, rng_state.pth: torch pickles) is not
-// resumed: the error says so and what to do instead.
+// hfCheckpoint makes a checkpoint as transformers' Trainer saves one after 3 of 10 steps: a tiny
+// model's weights, trainer_state.json, and testdata/hf-checkpoint's optimizer.pt, scheduler.pt and
+// scaler.pt (made by torch: make.py there).
+func hfCheckpoint(t *testing.T) (*gpt2.Model, string) {
+	cfg := gpt2.DefaultConfig()
+	cfg.VocabSize, cfg.NPositions, cfg.NEmbd, cfg.NLayer, cfg.NHead = 16, 8, 8, 1, 2
+	cfg.ResidPdrop, cfg.EmbdPdrop, cfg.AttnPdrop = 0, 0, 0
+	cfg.BOSTokenID, cfg.EOSTokenID = nil, nil
+	m, err := gpt2.New(goBackend(t), cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "checkpoint-3")
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"optimizer.pt", "scheduler.pt", "scaler.pt"} {
+		data, err := os.ReadFile(filepath.Join("testdata", "hf-checkpoint", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// trainer_state.json as TrainerState.save_to_json writes it (sort_keys, indent 2).
+	state := `{
+  "best_global_step": null,
+  "best_metric": null,
+  "best_model_checkpoint": null,
+  "epoch": 0.75,
+  "eval_steps": 500,
+  "global_step": 3,
+  "is_hyper_param_search": false,
+  "is_local_process_zero": true,
+  "is_world_process_zero": true,
+  "log_history": [
+    {"epoch": 0.25, "grad_norm": 1.5, "learning_rate": 0.0, "loss": 2.8, "step": 1},
+    {"epoch": 0.5, "grad_norm": 1.4, "learning_rate": 0.0005, "loss": 2.79, "step": 2},
+    {"epoch": 0.75, "grad_norm": 1.3, "learning_rate": 0.001, "loss": 2.77, "step": 3}
+  ],
+  "logging_steps": 1,
+  "max_steps": 10,
+  "num_input_tokens_seen": 0,
+  "num_train_epochs": 3,
+  "save_steps": 3,
+  "stateful_callbacks": {"TrainerControl": {"args": {"should_epoch_stop": false, "should_evaluate": false, "should_log": false, "should_save": true, "should_training_stop": false}, "attributes": {}}},
+  "total_flos": 120.0,
+  "train_batch_size": 2,
+  "trial_name": null,
+  "trial_params": null
+}
+`
+	if err := os.WriteFile(filepath.Join(dir, "trainer_state.json"), []byte(state), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return m, dir
+}
+
+// A checkpoint of transformers' Trainer resumes: torch.optim.AdamW's moments come from
+// optimizer.pt by name (Trainer.create_optimizer's groups: decayed parameters first), its step
+// count is checked against scheduler.pt's last_epoch and sets the schedule's position, the loss
+// scaler comes from scaler.pt; the run goes on from global_step 3 at the 4th step's rate.
 func TestResumeFromHFCheckpoint(t *testing.T) {
-	m, _, blocks := smallSetup(t)
-	args := quickArgs(t, 2)
-	args.SaveStrategy = "steps"
-	if _, err := (&Trainer{Model: m, Args: args, TrainData: blocks, Log: &bytes.Buffer{}, NoProgress: true}).Train(context.Background()); err != nil {
+	m, dir := hfCheckpoint(t)
+	var want struct {
+		Step     float64              `json:"step"`
+		ExpAvg   map[string][]float64 `json:"exp_avg"`
+		ExpAvgSq map[string][]float64 `json:"exp_avg_sq"`
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "hf-checkpoint", "expected.json"))
+	if err != nil || json.Unmarshal(raw, &want) != nil || len(want.ExpAvg) != len(m.ParamNames()) {
+		t.Fatalf("expected.json: %v", err)
+	}
+	args := quickArgs(t, 10)
+	args.WarmupSteps, args.ResumeFromCheckpoint = 2, dir
+	tr := &Trainer{Model: m, Args: args}
+	if _, _, err := tr.loadCheckpoint(dir, nil); err != nil {
 		t.Fatal(err)
 	}
-	ck := filepath.Join(args.OutputDir, "checkpoint-2")
-	// Make it look like HF's: its optimizer state as a torch pickle.
-	if err := os.Rename(filepath.Join(ck, "optimizer.safetensors"), filepath.Join(ck, "optimizer.pt")); err != nil {
+	if n, err := optim.AppliedUpdates(m.Store); err != nil || float64(n) != want.Step {
+		t.Errorf("optimizer steps %d %v, want %v", n, err, want.Step)
+	}
+	for name, values := range map[string]map[string][]float64{"/m": want.ExpAvg, "/v": want.ExpAvgSq} {
+		for param, w := range values {
+			v := m.Store.GetVariable(optim.StatePrefix + name + gpt2.VarPath(param))
+			if v == nil {
+				t.Fatalf("no optimizer state %s for %s", name, param)
+			}
+			val, _ := v.Value()
+			got := tensors.MustCopyFlatData[float32](val)
+			for i := range w {
+				if math.Abs(float64(got[i])-w[i]) > 1e-9+1e-6*math.Abs(w[i]) {
+					t.Fatalf("%s of %s [%d]: %v, torch %v", name, param, i, got[i], w[i])
+				}
+			}
+		}
+	}
+	st, ok, err := loadHFScaler(dir)
+	if err != nil || !ok || st.Scale != 1024 || st.GrowthTracker != 7 || st.GrowthInterval != 2000 {
+		t.Errorf("scaler.pt: %+v %v %v", st, ok, err)
+	}
+
+	m2, dir2 := hfCheckpoint(t)
+	args.ResumeFromCheckpoint = dir2
+	rows := make([][]int, 8)
+	for i := range rows {
+		rows[i] = []int{i, 1, 2, 3, 4, 5, 6, 15 - i}
+	}
+	tr = &Trainer{Model: m2, Args: args, TrainData: blocksOf(rows), Log: &bytes.Buffer{}, NoProgress: true}
+	out, err := tr.Train(context.Background())
+	if err != nil || out.GlobalStep != 10 {
+		t.Fatalf("resumed run: %v %v", out, err)
+	}
+	logs := trainLogs(tr.History)
+	if len(logs) != 10 || logs[3].Step != 4 || *logs[3].LearningRate != args.LRAt(3, 10) {
+		t.Errorf("log after the resume: %+v, want HF's 3 entries then step 4 at rate %v", logs, args.LRAt(3, 10))
+	}
+
+	// A scheduler out of step with the optimizer is refused.
+	m3, dir3 := hfCheckpoint(t)
+	if err := os.Remove(filepath.Join(dir3, "scheduler.pt")); err != nil {
 		t.Fatal(err)
 	}
-	args.ResumeFromCheckpoint = ck
-	_, err := (&Trainer{Model: m, Args: args, TrainData: blocks, Log: &bytes.Buffer{}, NoProgress: true}).Train(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "transformers checkpoint") || !strings.Contains(err.Error(), "--model") {
-		t.Errorf("resuming an HF checkpoint: %v", err)
+	if _, _, err := (&Trainer{Model: m3, Args: args}).loadCheckpoint(dir3, nil); err == nil || !strings.Contains(err.Error(), "scheduler.pt") {
+		t.Errorf("without scheduler.pt: %v", err)
 	}
 }
 
