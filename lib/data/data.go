@@ -69,7 +69,7 @@ type Blocks struct {
 	// tokenize gives it when the tokenizer returns them (tokenizer.ReturnsTokenTypeIDs): one
 	// sequence each, so all zeros, grouped like the ids; the Trainer passes them to the model.
 	TokenTypeIDs bool
-	closer    func() error
+	closer       func() error
 }
 
 // Len is the number of blocks.
