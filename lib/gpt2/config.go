@@ -5,8 +5,10 @@
 package gpt2
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 
 	"github.com/gonb-gpt/tutorial/lib/fileutil"
@@ -36,6 +38,10 @@ type Config struct {
 	TieWordEmbeddings          bool     `json:"tie_word_embeddings"`
 	ModelType                  string   `json:"model_type"`
 	Architectures              []string `json:"architectures,omitempty"`
+
+	// EOSTokenIDs holds eos_token_id when config.json gives a list (PretrainedConfig accepts one:
+	// generation stops on any); EOSTokenID is then its first id.
+	EOSTokenIDs []int `json:"-"`
 
 	// Extra keeps the fields of config.json this package does not use (summary_*, dtype, ...), so
 	// that a config read and written again loses nothing.
@@ -88,13 +94,31 @@ func (c *Config) Validate() error {
 // UnmarshalJSON reads config.json over the defaults, keeping unknown fields in Extra.
 func (c *Config) UnmarshalJSON(data []byte) error {
 	type plain Config
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return err
+	}
+	var eosList []int
+	if raw, ok := all["eos_token_id"]; ok && len(bytes.TrimSpace(raw)) > 0 && bytes.TrimSpace(raw)[0] == '[' {
+		if err := json.Unmarshal(raw, &eosList); err != nil {
+			return fmt.Errorf("eos_token_id: %w", err)
+		}
+		rest := maps.Clone(all)
+		delete(rest, "eos_token_id")
+		var err error
+		if data, err = json.Marshal(rest); err != nil {
+			return err
+		}
+	}
 	p := (*plain)(DefaultConfig())
 	if err := json.Unmarshal(data, p); err != nil {
 		return err
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(data, &all); err != nil {
-		return err
+	if eosList != nil {
+		p.EOSTokenIDs, p.EOSTokenID = eosList, nil
+		if len(eosList) > 0 {
+			p.EOSTokenID = intPtr(eosList[0])
+		}
 	}
 	known, _ := json.Marshal((*plain)(DefaultConfig()))
 	var knownKeys map[string]json.RawMessage
@@ -116,12 +140,17 @@ func (c *Config) MarshalJSON() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(c.Extra) == 0 {
+	if len(c.Extra) == 0 && c.EOSTokenIDs == nil {
 		return data, nil
 	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(data, &all); err != nil {
 		return nil, err
+	}
+	if c.EOSTokenIDs != nil {
+		if all["eos_token_id"], err = json.Marshal(c.EOSTokenIDs); err != nil {
+			return nil, err
+		}
 	}
 	for k, v := range c.Extra {
 		if _, ok := all[k]; !ok {

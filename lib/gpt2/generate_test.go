@@ -34,8 +34,7 @@ func TestCacheAndBatchAgree(t *testing.T) {
 	prompts := [][]int{{5, 6, 7, 8, 9, 10, 11}, {42, 17}, {300}}
 	opts := DefaultGenerateOptions()
 	opts.DoSample, opts.TopK, opts.TopP, opts.Temperature, opts.Seed, opts.MaxNewTokens = true, 20, 0.9, 0.8, 7, 12
-	neg := -1
-	opts.EOSTokenID = &neg
+	opts.EOSTokenIDs = []int{} // never stop
 	withCache, err := m.Generate(prompts, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +48,7 @@ func TestCacheAndBatchAgree(t *testing.T) {
 		t.Errorf("sampling with cache %v, without %v", withCache, without)
 	}
 	greedy := DefaultGenerateOptions()
-	greedy.EOSTokenID = &neg
+	greedy.EOSTokenIDs = []int{}
 	batch, err := m.Generate(prompts, greedy)
 	if err != nil {
 		t.Fatal(err)
@@ -69,12 +68,13 @@ func TestGenerateBadInput(t *testing.T) {
 	m, _ := loadTiny(t, "model.safetensors")
 	long := make([]int, 60)
 	opts := DefaultGenerateOptions()
+	opts.MaxNewTokens = 20 // explicit: beyond n_positions is an error (the default length is capped: TestDefaultLengthCapped)
 	if _, err := m.Generate([][]int{long}, opts); err == nil || !strings.Contains(err.Error(), "exceeds n_positions 64") {
 		t.Errorf("long prompt: %v", err)
 	}
 	opts.TruncatePrompt = true
 	out, err := m.Generate([][]int{long}, opts)
-	if err != nil || len(out[0]) > 64 {
+	if err != nil || len(out[0]) != 64 {
 		t.Errorf("truncated prompt: %v (len %d)", err, len(out[0]))
 	}
 	if _, err := m.Generate([][]int{{5000}}, DefaultGenerateOptions()); err == nil {
@@ -88,16 +88,26 @@ func TestGenerateBadInput(t *testing.T) {
 func TestRepetitionPenaltyAndTopK(t *testing.T) {
 	g := &generation{opts: GenerateOptions{RepetitionPenalty: 2, DoSample: false}}
 	// Token 0 would win, but it was seen: 4/2 = 2 < 3.
-	if got := g.choose([]float32{4, 3, -1}, []int{0, 2}); got != 1 {
+	if got := choose(t, g, []float32{4, 3, -1}, []int{0, 2}); got != 1 {
 		t.Errorf("repetition penalty: chose %d", got)
 	}
 	g = &generation{opts: GenerateOptions{DoSample: true, TopK: 1, TopP: 1, Temperature: 1}}
 	g.rng = newTestRand()
 	for range 20 {
-		if got := g.choose([]float32{1, 5, 2}, nil); got != 1 {
+		if got := choose(t, g, []float32{1, 5, 2}, nil); got != 1 {
 			t.Fatalf("top_k=1 chose %d", got)
 		}
 	}
 }
 
 func newTestRand() *rand.Rand { return rand.New(rand.NewPCG(1, 2)) }
+
+// choose is generation.choose at the first step, failing the test on an error.
+func choose(t *testing.T, g *generation, logits []float32, row []int) int {
+	t.Helper()
+	got, err := g.choose(logits, row, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}

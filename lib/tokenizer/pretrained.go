@@ -51,12 +51,16 @@ func LoadDir(path string) (*Tokenizer, error) {
 	return t, nil
 }
 
-// inputNamesFromConfig sets ModelInputNames as LoadDir says.
+// inputNamesFromConfig sets ModelInputNames as LoadDir says, and the decoding settings of
+// tokenizer_config.json (CleanUpTokenizationSpaces, CleanUpForBPE; false when absent, as
+// transformers' defaults).
 func inputNamesFromConfig(t *Tokenizer, dir string) error {
 	path := filepath.Join(dir, "tokenizer_config.json")
 	var cfg struct {
-		Class      string   `json:"tokenizer_class"`
-		InputNames []string `json:"model_input_names"`
+		Class         string   `json:"tokenizer_class"`
+		InputNames    []string `json:"model_input_names"`
+		CleanUp       *bool    `json:"clean_up_tokenization_spaces"`
+		CleanUpForBPE *bool    `json:"clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output"`
 	}
 	data, err := os.ReadFile(path)
 	switch {
@@ -68,6 +72,8 @@ func inputNamesFromConfig(t *Tokenizer, dir string) error {
 			return fmt.Errorf("tokenizer %s: %w", path, err)
 		}
 	}
+	t.CleanUpTokenizationSpaces = cfg.CleanUp != nil && *cfg.CleanUp
+	t.CleanUpForBPE = cfg.CleanUpForBPE != nil && *cfg.CleanUpForBPE
 	switch {
 	case len(cfg.InputNames) > 0:
 		t.ModelInputNames = cfg.InputNames

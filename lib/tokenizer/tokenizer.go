@@ -173,6 +173,13 @@ type Tokenizer struct {
 	// tokenizer; GPT2TokenizerFast's ["input_ids", "attention_mask"] for a GPT-2 model folder (see
 	// LoadDir). A model given token_type_ids adds their embeddings (GPT-2: wte), so this matters.
 	ModelInputNames []string
+	// CleanUpTokenizationSpaces is tokenizer_config.json's clean_up_tokenization_spaces
+	// (transformers' default: false), the default of DecodeOptions.CleanUpTokenizationSpaces.
+	CleanUpTokenizationSpaces bool
+	// CleanUpForBPE is tokenizer_config.json's
+	// clean_up_tokenization_spaces_for_bpe_even_though_it_will_corrupt_output: without it
+	// transformers (from 5.7) ignores CleanUpTokenizationSpaces for BPE models (see DecodeWith).
+	CleanUpForBPE bool
 
 	addedByID map[int]*AddedToken
 }

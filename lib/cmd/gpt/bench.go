@@ -155,10 +155,9 @@ shape: 2 layers, d 64, vocab 1000) or rugpt3small (12 layers, d 768, vocab 50264
 			prompts[i][t] = (i*31 + t*17 + 1) % m.Config.VocabSize
 		}
 	}
-	neg := -1
 	for _, noCache := range []bool{false, true} {
 		opts := gpt2.DefaultGenerateOptions()
-		opts.MaxNewTokens, opts.NoCache, opts.EOSTokenID = *newTokens, noCache, &neg
+		opts.MaxNewTokens, opts.NoCache, opts.EOSTokenIDs = *newTokens, noCache, []int{} // never stop early
 		warm := time.Now()
 		if _, err := m.Generate(prompts, opts); err != nil {
 			return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -83,19 +84,27 @@ func loadModel(ctx context.Context, ref string, needTokenizer bool) (*gpt2.Model
 
 func runGenerate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlags("generate", "--model DIR_OR_HUB_ID (--prompt TEXT | --prompt-ids 1,2,3) [flags]", `
-Continues the prompt as transformers' generate() does (greedy by default; --do-sample samples with
---top-k, --top-p, --temperature), streaming the text as it comes. --print-ids ends with one line of
-comma-separated ids: the whole sequence, prompt included, as HF's generate returns it.`)
+Continues the prompt as transformers' generate() does, streaming the text as it comes. The model's
+generation_config.json gives the defaults (else transformers': greedy, 20 new tokens capped at
+n_positions); the flags given override it (--do-sample samples with --top-k, --top-p, --temperature).
+A text prompt goes in as tokenizer(prompt) gives it (token_type_ids included when the tokenizer
+returns them); --prompt-ids as input_ids alone (the attention mask inferred from the pad token, as
+generate does without one). The text is decoded as tokenizer.decode does (special tokens shown).
+--print-ids ends with one line of comma-separated ids: the whole sequence, prompt included, as HF's
+generate returns it.`)
 	modelRef := fs.String("model", "", "model folder (config.json, weights, tokenizer) or hub id")
 	prompt := fs.String("prompt", "", "prompt text")
 	promptIDs := fs.String("prompt-ids", "", "prompt as comma-separated token ids")
-	opts := gpt2.DefaultGenerateOptions()
-	fs.IntVar(&opts.MaxNewTokens, "max-new-tokens", opts.MaxNewTokens, "tokens to generate")
-	fs.BoolVar(&opts.DoSample, "do-sample", false, "sample instead of greedy decoding")
-	fs.IntVar(&opts.TopK, "top-k", opts.TopK, "top-k filtering when sampling (0: off)")
-	fs.Float64Var(&opts.TopP, "top-p", opts.TopP, "nucleus filtering when sampling (1: off)")
-	fs.Float64Var(&opts.Temperature, "temperature", opts.Temperature, "sampling temperature")
-	fs.Float64Var(&opts.RepetitionPenalty, "repetition-penalty", opts.RepetitionPenalty, "HF's repetition_penalty (1: off)")
+	flagOpts := gpt2.DefaultGenerateOptions()
+	fs.IntVar(&flagOpts.MaxNewTokens, "max-new-tokens", 0, "max_new_tokens: tokens to generate (default: the model's generation config, else 20 capped at n_positions)")
+	fs.IntVar(&flagOpts.MaxLength, "max-length", 0, "max_length: total length, prompt included (max_new_tokens wins)")
+	fs.IntVar(&flagOpts.MinNewTokens, "min-new-tokens", 0, "min_new_tokens: no EOS before that many new tokens")
+	fs.IntVar(&flagOpts.NoRepeatNGramSize, "no-repeat-ngram-size", 0, "no_repeat_ngram_size: no n-gram of that size twice (0: off)")
+	fs.BoolVar(&flagOpts.DoSample, "do-sample", false, "sample instead of greedy decoding")
+	fs.IntVar(&flagOpts.TopK, "top-k", flagOpts.TopK, "top-k filtering when sampling (0: off)")
+	fs.Float64Var(&flagOpts.TopP, "top-p", flagOpts.TopP, "nucleus filtering when sampling (1: off)")
+	fs.Float64Var(&flagOpts.Temperature, "temperature", flagOpts.Temperature, "sampling temperature")
+	fs.Float64Var(&flagOpts.RepetitionPenalty, "repetition-penalty", flagOpts.RepetitionPenalty, "HF's repetition_penalty (1: off)")
 	seed := fs.Uint64("seed", 0, "random seed for sampling")
 	noCache := fs.Bool("no-cache", false, "recompute the whole sequence at each step (no key/value cache)")
 	truncate := fs.Bool("truncate-prompt", false, "keep the prompt's last tokens when it is too long for n_positions")
@@ -106,14 +115,25 @@ comma-separated ids: the whole sequence, prompt included, as HF's generate retur
 	if *modelRef == "" || (*prompt == "") == (*promptIDs == "") {
 		return fmt.Errorf("%w: want --model and one of --prompt or --prompt-ids", errUsage)
 	}
-	if err := opts.Validate(); err != nil {
+	set := map[string]bool{} // the flags given: they override the model's generation config
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for _, f := range []struct {
+		name, hf string
+		v        int
+	}{{"max-new-tokens", "max_new_tokens", flagOpts.MaxNewTokens}, {"max-length", "max_length", flagOpts.MaxLength}} {
+		if set[f.name] && f.v < 1 { // GenerationConfig.validate: max_new_tokens must be > 0
+			return fmt.Errorf("%w: gpt2: generate: %s = %d: want a whole number ≥ 1", errUsage, f.hf, f.v)
+		}
+	}
+	if err := applyGenerateFlags(gpt2.DefaultGenerateOptions(), flagOpts, set).Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	opts.Seed, opts.NoCache, opts.TruncatePrompt = *seed, *noCache, *truncate
 	m, tok, err := loadModel(ctx, *modelRef, *prompt != "")
 	if err != nil {
 		return err
 	}
+	opts := applyGenerateFlags(m.DefaultGenerateOptions(), flagOpts, set)
+	opts.Seed, opts.NoCache, opts.TruncatePrompt = *seed, *noCache, *truncate
 	var ids []int
 	if *prompt != "" {
 		e, err := tok.Encode(*prompt)
@@ -124,8 +144,12 @@ comma-separated ids: the whole sequence, prompt included, as HF's generate retur
 		if len(ids) == 0 {
 			return fmt.Errorf("the prompt encodes to no tokens")
 		}
-	} else if ids, err = parseIDs(*promptIDs); err != nil {
-		return err
+		opts.TokenTypeIDs = tutorial.TokenTypeIDs(tok, e)
+	} else {
+		if ids, err = parseIDs(*promptIDs); err != nil {
+			return err
+		}
+		opts.Padded = true // generate(input_ids): no attention mask given
 	}
 	var stream *tutorial.TextStreamer // the text as it comes (with a tokenizer)
 	if tok != nil {
@@ -141,6 +165,27 @@ comma-separated ids: the whole sequence, prompt included, as HF's generate retur
 		fmt.Fprintln(stdout, joinIDs(out[0]))
 	}
 	return nil
+}
+
+// applyGenerateFlags sets over base the generation options whose flags were given (set, by flag
+// name), as generate()'s keyword arguments override the model's generation config.
+func applyGenerateFlags(base, flags gpt2.GenerateOptions, set map[string]bool) gpt2.GenerateOptions {
+	for name, apply := range map[string]func(){
+		"max-new-tokens":       func() { base.MaxNewTokens = flags.MaxNewTokens },
+		"max-length":           func() { base.MaxLength = flags.MaxLength },
+		"min-new-tokens":       func() { base.MinNewTokens = flags.MinNewTokens },
+		"no-repeat-ngram-size": func() { base.NoRepeatNGramSize = flags.NoRepeatNGramSize },
+		"do-sample":            func() { base.DoSample = flags.DoSample },
+		"top-k":                func() { base.TopK = flags.TopK },
+		"top-p":                func() { base.TopP = flags.TopP },
+		"temperature":          func() { base.Temperature = flags.Temperature },
+		"repetition-penalty":   func() { base.RepetitionPenalty = flags.RepetitionPenalty },
+	} {
+		if set[name] {
+			apply()
+		}
+	}
+	return base
 }
 
 func runScore(ctx context.Context, args []string, stdout io.Writer) error {

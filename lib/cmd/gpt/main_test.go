@@ -8,8 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/hub/hubtest"
 	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
+	"github.com/gonb-gpt/tutorial/lib/internal/testbackend"
+	"github.com/gonb-gpt/tutorial/lib/tokenizer"
+	"github.com/gonb-gpt/tutorial/lib/tutorial"
 )
 
 func TestHelpListsSubcommands(t *testing.T) {
@@ -55,12 +59,18 @@ func TestFlagRanges(t *testing.T) {
 		{train("--num-train-epochs", "0"), []string{"--num-train-epochs 0", "nothing to train"}},
 		{train("--block-size", "0"), []string{"--block-size 0: want a whole number ≥ 1"}},
 		{train("--eval-fraction", "1"), []string{"--eval-fraction 1: want a number in [0, 1)"}},
+		{train("--eval-fraction", "0.1"), []string{"--eval-fraction 0.1 with --eval-strategy no: want both"}},
+		{train("--eval-strategy", "steps"), []string{"--eval-fraction 0 with --eval-strategy steps: want both"}},
+		{train("--logging-strategy", "sometimes"), []string{"--logging-strategy sometimes: want no, steps or epoch"}},
 		{[]string{"train", "--config", "{}", "--tokenizer", "x"}, []string{"--output-dir : want a folder"}},
 		{[]string{"bench", "train", "--batch", "0", "--steps", "-1"}, []string{"--batch 0", "--steps -1"}},
 		{[]string{"bench", "generate", "--new-tokens", "0"}, []string{"--new-tokens 0"}},
 		{[]string{"bench", "display", "--steps", "0", "--rounds", "-2"}, []string{"--steps 0", "--rounds -2"}},
 		{[]string{"generate", "--model", "x", "--prompt", "a", "--max-new-tokens", "0"}, []string{"max_new_tokens = 0: want a whole number ≥ 1"}},
 		{[]string{"generate", "--model", "x", "--prompt", "a", "--do-sample", "--temperature", "0"}, []string{"temperature = 0: want a number > 0 when sampling"}},
+		{[]string{"generate", "--model", "x", "--prompt", "a", "--max-length", "0"}, []string{"max_length = 0: want a whole number ≥ 1"}},
+		{[]string{"generate", "--model", "x", "--prompt", "a", "--do-sample", "--top-p", "-1"}, []string{"top_p = -1: want a number in [0, 1]"}},
+		{[]string{"generate", "--model", "x", "--prompt", "a", "--repetition-penalty", "0"}, []string{"repetition_penalty = 0: want a number > 0"}},
 		{[]string{"tokenizer", "train", "--vocab-size", "0", "corpus.txt"}, []string{"--vocab-size 0"}},
 		{[]string{"scrape", "--delay", "-1s"}, []string{"--delay -1s is negative"}},
 		{[]string{"params", "--env", "GPT_EPOCHS=abc"}, []string{`GPT_EPOCHS="abc": want a number ≥ 0`}},
@@ -298,5 +308,133 @@ func TestTrainCommand(t *testing.T) {
 	// The tutorial's tokenizer has no decoder: HF joins its tokens with spaces ("закашля лся").
 	if !strings.HasPrefix(stdout.String(), "Пьер закашля лся и") || len(strings.Fields(stdout.String())) < 6 {
 		t.Errorf("generate printed %q", stdout.String())
+	}
+}
+
+// copyTiny copies the tiny fixture's config and weights into a new folder, with the given
+// generation_config.json ("": none).
+func copyTiny(t *testing.T, genConfig string) string {
+	t.Helper()
+	src := sharedtest.Path(t, "fixtures", "tiny-gpt2")
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if genConfig != "" {
+		if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), []byte(genConfig), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// gpt generate takes its defaults from generation_config.json, as generate() does
+// (_prepare_generation_config), and only the flags given override them (flag.Visit): here the file
+// samples with top_k 1 (greedily) for 4 new tokens.
+func TestGenerateUsesGenerationConfig(t *testing.T) {
+	prompt, greedy := fixtureGreedy(t)
+	t.Setenv("GOMLX_BACKEND", "go")
+	dir := copyTiny(t, `{"do_sample": true, "top_k": 1, "max_new_tokens": 4, "eos_token_id": [999]}`)
+	gen := func(flags ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"generate", "--model", dir, "--prompt-ids", prompt, "--print-ids", "--seed", "3"}, flags...)
+		if code := run(args, &stdout, &stderr); code != 0 {
+			t.Fatalf("gpt %q: exit %d: %s", args, code, stderr.String())
+		}
+		lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+		return lines[len(lines)-1]
+	}
+	ids := strings.Split(greedy, ",")
+	P := len(strings.Split(prompt, ","))
+	if got, want := gen(), strings.Join(ids[:P+4], ","); got != want {
+		t.Errorf("with the file's defaults: %q, want %q", got, want)
+	}
+	if got, want := gen("--max-new-tokens", "6"), strings.Join(ids[:P+6], ","); got != want {
+		t.Errorf("--max-new-tokens 6: %q, want %q", got, want)
+	}
+	// --top-k given: the file's top_k 1 no longer applies (sampling from 1000 tokens then).
+	if got := gen("--top-k", "0", "--temperature", "5"); got == strings.Join(ids[:P+4], ",") {
+		t.Errorf("--top-k 0 --temperature 5 still decoded greedily: %q", got)
+	}
+	if got, want := gen("--do-sample=false", "--top-k", "0"), strings.Join(ids[:P+4], ","); got != want {
+		t.Errorf("--do-sample=false: %q, want %q", got, want)
+	}
+}
+
+// Without max_new_tokens or max_length, the 20 new tokens are capped at n_positions
+// (_prepare_generated_length) instead of failing; an explicit request beyond it fails.
+func TestGenerateDefaultLengthCapped(t *testing.T) {
+	t.Setenv("GOMLX_BACKEND", "go")
+	dir := copyTiny(t, `{"eos_token_id": []}`)
+	ids := make([]int, 60)
+	for i := range ids {
+		ids[i] = 5 + i
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"generate", "--model", dir, "--prompt-ids", joinIDs(ids), "--print-ids"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if got := strings.Split(strings.TrimSpace(stdout.String()), ","); len(got) != 64 {
+		t.Errorf("%d ids, want 64", len(got))
+	}
+	stderr.Reset()
+	if code := run([]string{"generate", "--model", dir, "--prompt-ids", joinIDs(ids), "--max-new-tokens", "20"}, &stdout, &stderr); code != 1 ||
+		!strings.Contains(stderr.String(), "exceeds n_positions 64") {
+		t.Errorf("--max-new-tokens 20 after 60 tokens: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+// A text prompt goes in as tokenizer(prompt) gives it — token_type_ids included when the tokenizer
+// returns them (the tutorial's PreTrainedTokenizerFast: zeros) — and the text comes out as
+// tokenizer.decode gives it: special tokens shown (skip_special_tokens=False), nothing trimmed. The
+// same as tutorial.Complete.
+func TestGenerateTextAsTransformers(t *testing.T) {
+	tok, err := tokenizer.Load(sharedtest.Path(t, "fixtures", "bpe-tutorial-small", "tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := gpt2.DefaultConfig()
+	cfg.VocabSize, cfg.NPositions, cfg.NEmbd, cfg.NLayer, cfg.NHead = tok.VocabSize(), 64, 16, 1, 2
+	cfg.BOSTokenID, cfg.EOSTokenID = nil, nil
+	m, err := gpt2.New(testbackend.Get(t), cfg, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := tok.SavePretrained(dir); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err = tokenizer.LoadDir(dir); err != nil || !tok.ReturnsTokenTypeIDs() {
+		t.Fatalf("the saved tokenizer: %v (token_type_ids: %v)", err, err == nil && tok.ReturnsTokenTypeIDs())
+	}
+	const prompt = "Пьер [PAD] закашлялся"
+	opts := gpt2.DefaultGenerateOptions()
+	opts.MaxNewTokens = 6
+	want, err := tutorial.Complete(m, tok, prompt, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, _ := tok.Encode(prompt)
+	noTypes, _ := m.Generate([][]int{e.IDs}, opts)
+	if text, _ := tok.DecodeWith(noTypes[0], tokenizer.DecodeOptions{}); text == want {
+		t.Fatalf("token_type_ids change nothing for this model (%q): the test would not see them", text)
+	}
+	t.Setenv("GOMLX_BACKEND", "go")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"generate", "--model", dir, "--prompt", prompt, "--max-new-tokens", "6"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if got := stdout.String(); got != want+"\n" || !strings.HasPrefix(got, "Пьер [PAD] закашля") {
+		t.Errorf("gpt generate printed %q, want %q", got, want+"\n")
 	}
 }

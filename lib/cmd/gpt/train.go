@@ -57,7 +57,7 @@ in HF format, with loss.svg.`)
 	configArg := fs.String("config", "", "GPT2Config as a config.json path or inline JSON (from scratch)")
 	modelArg := fs.String("model", "", "model folder or hub id to fine-tune")
 	blockSize := fs.Int("block-size", 1024, "tokens per training block (the tutorial's block_size)")
-	evalFraction := fs.Float64("eval-fraction", 0, "hold out this fraction of the blocks for evaluation (eval_steps)")
+	evalFraction := fs.Float64("eval-fraction", 0, "hold out this fraction of the blocks for evaluation (when, says --eval-strategy: no, steps or epoch)")
 	seedInit := fs.Uint64("init-seed", 42, "seed of the random initialization (--config)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	attnImpl := fs.String("attn-implementation", "sdpa", "attention: sdpa (cuDNN flash attention on XLA CUDA in bf16 when attn_pdrop is 0) or eager")
@@ -75,6 +75,10 @@ in HF format, with loss.svg.`)
 	}
 	if !(*evalFraction >= 0 && *evalFraction < 1) {
 		return fmt.Errorf("%w: --eval-fraction %v: want a number in [0, 1)", errUsage, *evalFraction)
+	}
+	if (*evalFraction > 0) != (args.EvalStrategy != "no") {
+		// As HF's Trainer: eval_strategy needs an eval_dataset, and one without it is never used.
+		return fmt.Errorf("%w: --eval-fraction %v with --eval-strategy %s: want both (held-out blocks, evaluated by steps or epoch) or neither", errUsage, *evalFraction, args.EvalStrategy)
 	}
 	if (*configArg == "") == (*modelArg == "") {
 		return fmt.Errorf("%w: want one of --config (from scratch) or --model (fine-tuning)", errUsage)
