@@ -343,8 +343,9 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 		k := state.GlobalStep
 		tokPerS := float64(rowsDone*t.TrainData.BlockSize) / time.Since(start).Seconds()
 		logged := len(state.LogHistory)
+		shown := stepLoss // the step's loss (over all its micro-batches)
 		defer func() {
-			disp.update(k, state.Epoch, loss, usedLR, tokPerS, state.LogHistory, len(state.LogHistory) > logged)
+			disp.update(k, state.Epoch, shown, usedLR, tokPerS, state.LogHistory, len(state.LogHistory) > logged)
 		}()
 		trLoss += stepLoss
 		gs.TrainLossSum += stepLoss
