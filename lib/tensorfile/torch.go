@@ -73,24 +73,30 @@ func ReadTorchBin(path string) (map[string]*Tensor, error) {
 	return out, nil
 }
 
-func readTorchBin(filename string) (out map[string]*Tensor, err error) {
-	// unpickle turns gopickle's panics into errors; this is the last guard, so that whatever a
-	// malformed file may still trigger is an error too, never a crash.
+func readTorchBin(filename string) (map[string]*Tensor, error) {
+	return readFile(filename, readTorch)
+}
+
+// readFile opens a file and reads it with read. unpickle turns gopickle's panics into errors; this
+// is the last guard, so that whatever a malformed file may still trigger is an error too, never a
+// crash.
+func readFile[T any](filename string, read func(io.ReaderAt, int64) (T, error)) (out T, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			out, err = nil, fmt.Errorf("malformed file: %v", r)
+			var zero T
+			out, err = zero, fmt.Errorf("malformed file: %v", r)
 		}
 	}()
 	f, err := os.Open(filename)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	return readTorch(f, st.Size())
+	return read(f, st.Size())
 }
 
 // readTorch tells the formats apart as torch.load does: a zip archive starts with a local file
@@ -134,16 +140,7 @@ func readTorchZip(r io.ReaderAt, size int64) (map[string]*Tensor, error) {
 // (OrderedDict too) as map[any]any, lists and tuples as []any, floating-point tensors as *Tensor
 // (float32; integer tensors as nil), strings, booleans, int and float64, None as nil.
 func ReadTorchObject(path string) (any, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	obj, err := readTorchZipObject(f, st.Size())
+	obj, err := readFile(path, readTorchZipObject)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

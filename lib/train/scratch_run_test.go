@@ -9,10 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gonb-gpt/tutorial/lib/data"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
-	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
-	"github.com/gonb-gpt/tutorial/lib/tokenizer"
 )
 
 // EnvParityDir names a folder where TestScratchRunTokenTypes writes its run for
@@ -40,27 +37,11 @@ type parityRun struct {
 // writes the initial weights (HF folder) and run.json, for hf_train_parity.py to replay in
 // transformers with the same weights, data order and arguments.
 func TestScratchRunTokenTypes(t *testing.T) {
-	dir := sharedtest.Path(t, "fixtures", "bpe-tutorial-small")
-	tok, err := tokenizer.Load(filepath.Join(dir, "tokenizer.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := data.Load(filepath.Join(dir, "corpus.txt"), tok, data.Options{BlockSize: 64})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, tok, all := smallSetupBlock(t, 64) // the tutorial's tokenizer, dropout off
 	if !all.TokenTypeIDs {
 		t.Fatal("the tutorial's tokenizer (PreTrainedTokenizerFast) returns token_type_ids: the blocks must carry them")
 	}
 	blocks := subset(all, 50)
-	cfg := gpt2.DefaultConfig()
-	cfg.VocabSize, cfg.NPositions, cfg.NEmbd, cfg.NLayer, cfg.NHead = tok.VocabSize(), 64, 64, 2, 4
-	cfg.ResidPdrop, cfg.EmbdPdrop, cfg.AttnPdrop = 0, 0, 0
-	cfg.BOSTokenID, cfg.EOSTokenID = nil, nil
-	m, err := gpt2.New(goBackend(t), cfg, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
 	m.AttnImplementation = gpt2.AttnEager
 	out := os.Getenv(EnvParityDir)
 	if out != "" {
@@ -86,8 +67,8 @@ func TestScratchRunTokenTypes(t *testing.T) {
 		}
 	}
 	first, last := *logs[0].Loss, *logs[29].Loss
-	if !(last < first-1) || math.Abs(first-math.Log(float64(cfg.VocabSize))) > 0.5 {
-		t.Errorf("loss %.4f → %.4f: want about ln(vocab) = %.4f at first, then at least 1 lower", first, last, math.Log(float64(cfg.VocabSize)))
+	if !(last < first-1) || math.Abs(first-math.Log(float64(m.Config.VocabSize))) > 0.5 {
+		t.Errorf("loss %.4f → %.4f: want about ln(vocab) = %.4f at first, then at least 1 lower", first, last, math.Log(float64(m.Config.VocabSize)))
 	}
 	if e := logs[12]; e.Step != 13 || e.Epoch != 1 {
 		t.Errorf("step 13 (13 batches an epoch) at epoch %v, want 1", e.Epoch)
