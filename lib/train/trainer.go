@@ -148,14 +148,14 @@ func typesTensor(b *data.Blocks, rows int) *tensors.Tensor {
 // shorter: ceil(batches / accumulation) steps per epoch, so that every batch is used and an epoch
 // ends at exactly 1.0).
 type schedule struct {
-	rows, batch, accum, devices int
-	seed                        uint64
-	batchesPerEpoch             int
-	stepsPerEpoch               int
+	batch, accum, devices int
+	seed                  uint64
+	batchesPerEpoch       int
+	stepsPerEpoch         int
 }
 
 func newSchedule(rows, batch, accum, devices int, seed uint64, dropLast bool) (*schedule, error) {
-	s := &schedule{rows: rows, batch: batch, accum: accum, devices: devices, seed: seed}
+	s := &schedule{batch: batch, accum: accum, devices: devices, seed: seed}
 	s.batchesPerEpoch = (rows + batch - 1) / batch
 	if last := rows % batch; dropLast && last > 0 || devices > 1 && last > 0 && last < devices {
 		// Dropped: with dataloader_drop_last, or when too few rows are left for every device.
@@ -248,7 +248,7 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 		evalEvery = logEvery
 	}
 	state := &TrainerState{MaxSteps: total, LoggingSteps: logEvery, SaveSteps: saveEvery, EvalSteps: evalEvery,
-		TrainBatchSize: a.PerDeviceTrainBatchSize, NumTrainEpochs: numEpochs, IsLocalProcessZero: true, IsWorldProcessZero: true,
+		TrainBatchSize: bs, NumTrainEpochs: numEpochs, IsLocalProcessZero: true, IsWorldProcessZero: true,
 		StatefulCallbacks: trainerControl()}
 	var gs goState
 	if err := t.Model.Store.SetRNGStateFromSeed(int64(a.Seed)); err != nil {
