@@ -5,7 +5,6 @@
 package gpt2
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -99,10 +98,13 @@ func (c *Config) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	var eosList []int
-	if raw, ok := all["eos_token_id"]; ok && len(bytes.TrimSpace(raw)) > 0 && bytes.TrimSpace(raw)[0] == '[' {
-		if err := json.Unmarshal(raw, &eosList); err != nil {
-			return fmt.Errorf("eos_token_id: %w", err)
+	if raw, ok := all["eos_token_id"]; ok {
+		var err error
+		if _, eosList, err = parseEOS(raw); err != nil {
+			return err
 		}
+	}
+	if eosList != nil {
 		rest := maps.Clone(all)
 		delete(rest, "eos_token_id")
 		var err error

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 
 	"github.com/gonb-gpt/tutorial/lib/fileutil"
@@ -50,36 +51,44 @@ func (gc *GenerationConfig) EOS() []int {
 	return nil
 }
 
-// genField is one known field of generation_config.json: where its value is read into, and its
-// value to write (nil when unset).
+// genField is one known field of generation_config.json: a pointer to its (pointer) field.
 type genField struct {
-	key   string
-	dst   any
-	value func() any
+	key string
+	dst any
 }
 
-func optional[T any](p *T) any {
-	if p == nil {
+// value is the field's value to write (nil when unset).
+func (f genField) value() any {
+	v := reflect.ValueOf(f.dst).Elem()
+	if v.IsNil() {
 		return nil
 	}
-	return *p
+	return v.Elem().Interface()
 }
 
 func (gc *GenerationConfig) fields() []genField {
 	return []genField{
-		{"bos_token_id", &gc.BOSTokenID, func() any { return optional(gc.BOSTokenID) }},
-		{"pad_token_id", &gc.PadTokenID, func() any { return optional(gc.PadTokenID) }},
-		{"max_length", &gc.MaxLength, func() any { return optional(gc.MaxLength) }},
-		{"max_new_tokens", &gc.MaxNewTokens, func() any { return optional(gc.MaxNewTokens) }},
-		{"min_length", &gc.MinLength, func() any { return optional(gc.MinLength) }},
-		{"min_new_tokens", &gc.MinNewTokens, func() any { return optional(gc.MinNewTokens) }},
-		{"do_sample", &gc.DoSample, func() any { return optional(gc.DoSample) }},
-		{"top_k", &gc.TopK, func() any { return optional(gc.TopK) }},
-		{"top_p", &gc.TopP, func() any { return optional(gc.TopP) }},
-		{"temperature", &gc.Temperature, func() any { return optional(gc.Temperature) }},
-		{"repetition_penalty", &gc.RepetitionPenalty, func() any { return optional(gc.RepetitionPenalty) }},
-		{"no_repeat_ngram_size", &gc.NoRepeatNGramSize, func() any { return optional(gc.NoRepeatNGramSize) }},
+		{"bos_token_id", &gc.BOSTokenID}, {"pad_token_id", &gc.PadTokenID},
+		{"max_length", &gc.MaxLength}, {"max_new_tokens", &gc.MaxNewTokens},
+		{"min_length", &gc.MinLength}, {"min_new_tokens", &gc.MinNewTokens},
+		{"do_sample", &gc.DoSample}, {"top_k", &gc.TopK}, {"top_p", &gc.TopP}, {"temperature", &gc.Temperature},
+		{"repetition_penalty", &gc.RepetitionPenalty}, {"no_repeat_ngram_size", &gc.NoRepeatNGramSize},
 	}
+}
+
+// parseEOS reads eos_token_id as transformers' configs hold it: an id (one), a list (list, not nil
+// even when empty), or null (both nil).
+func parseEOS(raw json.RawMessage) (one *int, list []int, err error) {
+	if err := json.Unmarshal(raw, &one); err == nil {
+		return one, nil, nil
+	}
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return nil, nil, fmt.Errorf("eos_token_id: want an id or a list of ids, got %s", raw)
+	}
+	if list == nil {
+		list = []int{}
+	}
+	return nil, list, nil
 }
 
 // UnmarshalJSON reads generation_config.json: the known fields (eos_token_id an id or a list),
@@ -103,15 +112,9 @@ func (gc *GenerationConfig) UnmarshalJSON(data []byte) error {
 		}
 	}
 	if raw, ok := all["eos_token_id"]; ok {
-		var one *int
-		if err := json.Unmarshal(raw, &one); err == nil {
-			gc.EOSTokenID = one
-		} else {
-			var list []int
-			if err := json.Unmarshal(raw, &list); err != nil {
-				return fmt.Errorf("eos_token_id: want an id or a list of ids, got %s", raw)
-			}
-			gc.EOSTokenIDs = list
+		var err error
+		if gc.EOSTokenID, gc.EOSTokenIDs, err = parseEOS(raw); err != nil {
+			return err
 		}
 		if gc.EOSTokenID != nil || gc.EOSTokenIDs != nil {
 			delete(all, "eos_token_id")

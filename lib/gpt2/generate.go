@@ -282,18 +282,8 @@ func (m *Model) generateInputs(prompts [][]int, o GenerateOptions, eos []int, pa
 		}
 	}
 	if o.TokenTypeIDs != nil {
-		if len(o.TokenTypeIDs) != len(prompts) {
-			return nil, fmt.Errorf("gpt2: token_type_ids has %d rows, the prompts %d", len(o.TokenTypeIDs), len(prompts))
-		}
-		for i, row := range o.TokenTypeIDs {
-			if len(row) != len(prompts[i]) {
-				return nil, fmt.Errorf("gpt2: token_type_ids row %d has %d values, prompt %d has %d tokens", i, len(row), i, len(prompts[i]))
-			}
-			for _, v := range row {
-				if v < 0 || v >= V {
-					return nil, fmt.Errorf("gpt2: token_type_id %d is outside wte (vocab_size %d)", v, V)
-				}
-			}
+		if err := m.validateTypes(prompts, o.TokenTypeIDs); err != nil {
+			return nil, err
 		}
 		in.types = make([][]int, len(prompts))
 	}

@@ -401,20 +401,29 @@ func (m *Model) inputTensors(b Batch) ([]any, error) {
 // checkTypes validates token_type_ids: the inputs' shape, ids within wte (as torch's embedding
 // would index it).
 func (m *Model) checkTypes(ids, types [][]int) (*tensors.Tensor, error) {
+	if err := m.validateTypes(ids, types); err != nil {
+		return nil, err
+	}
+	return IDsTensor(types)
+}
+
+// validateTypes checks that token_type_ids are shaped as the inputs' rows (which may be ragged) and
+// index wte.
+func (m *Model) validateTypes(ids, types [][]int) error {
 	if len(types) != len(ids) {
-		return nil, fmt.Errorf("gpt2: token_type_ids has %d rows, input_ids %d", len(types), len(ids))
+		return fmt.Errorf("gpt2: token_type_ids has %d rows, input_ids %d", len(types), len(ids))
 	}
 	for i, row := range types {
 		if len(row) != len(ids[i]) {
-			return nil, fmt.Errorf("gpt2: token_type_ids row %d has %d values, input_ids %d", i, len(row), len(ids[i]))
+			return fmt.Errorf("gpt2: token_type_ids row %d has %d values, input_ids %d", i, len(row), len(ids[i]))
 		}
 		for _, v := range row {
 			if v < 0 || v >= m.Config.VocabSize {
-				return nil, fmt.Errorf("gpt2: token_type_id %d is outside wte (vocab_size %d)", v, m.Config.VocabSize)
+				return fmt.Errorf("gpt2: token_type_id %d is outside wte (vocab_size %d)", v, m.Config.VocabSize)
 			}
 		}
 	}
-	return IDsTensor(types)
+	return nil
 }
 
 // Loss is the mean LM loss HF returns for model(input_ids, labels=labels) in eval mode (labels nil:

@@ -45,16 +45,16 @@ func LoadDir(path string) (*Tokenizer, error) {
 	if err := addSpecialFromFiles(t, path, fromVocab); err != nil {
 		return nil, err
 	}
-	if err := inputNamesFromConfig(t, path); err != nil {
+	if err := readTokenizerConfig(t, path); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-// inputNamesFromConfig sets ModelInputNames as LoadDir says, and the decoding settings of
-// tokenizer_config.json (CleanUpTokenizationSpaces, CleanUpForBPE; false when absent, as
-// transformers' defaults).
-func inputNamesFromConfig(t *Tokenizer, dir string) error {
+// readTokenizerConfig sets what tokenizer_config.json says beyond the special tokens:
+// ModelInputNames as LoadDir says, and the decoding settings (CleanUpTokenizationSpaces,
+// CleanUpForBPE; false when absent, as transformers' defaults).
+func readTokenizerConfig(t *Tokenizer, dir string) error {
 	path := filepath.Join(dir, "tokenizer_config.json")
 	var cfg struct {
 		Class         string   `json:"tokenizer_class"`

@@ -299,7 +299,7 @@ func (t *Trainer) restore(dir string, scaler *optim.GradScaler, gs goState) erro
 		return err
 	}
 	if scaler != nil {
-		st, ok, err := t.scalerState(dir, hf)
+		st, ok, err := scalerState(dir, hf)
 		if err != nil {
 			return err
 		}
@@ -333,7 +333,7 @@ func (t *Trainer) loadOptimizer(dir string) error {
 
 // scalerState reads the fp16 loss scaler's state of a checkpoint: scaler.json (Go) or scaler.pt
 // (HF); false when it has none (a float32 or bf16 run's: the scaler starts afresh).
-func (t *Trainer) scalerState(dir string, hf bool) (optim.ScalerState, bool, error) {
+func scalerState(dir string, hf bool) (optim.ScalerState, bool, error) {
 	if hf {
 		return loadHFScaler(dir)
 	}

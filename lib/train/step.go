@@ -116,10 +116,7 @@ func newStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, dp *data
 	names := m.ParamNames()
 	e, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
-		var tt *Node
-		if types {
-			tt, in = in[1], append(in[:1:1], in[2:]...)
-		}
+		tt, in := splitTypes(in, types)
 		loss, params, grads := TrainingGradients(m, store, in[0], tt, in[1], scaler)
 		norm, lr, skipped := update(store, opt, scaler, names, params, grads, in[2], in[3])
 		return []*Node{loss, norm, lr, skipped}
@@ -251,6 +248,15 @@ func scalar(t *tensors.Tensor) float64 { return float64(tensors.MustCopyFlatData
 // IDsTensor packs a rectangular batch of token ids as an int32 tensor [B, T] (gpt2.IDsTensor).
 func IDsTensor(batch [][]int) (*tensors.Tensor, error) { return gpt2.IDsTensor(batch) }
 
+// splitTypes takes the token_type_ids out of a step's inputs (ids, [types,] labels, …): nil and the
+// inputs as they are when the step has none.
+func splitTypes(in []*Node, types bool) (*Node, []*Node) {
+	if !types {
+		return nil, in
+	}
+	return in[1], append(in[:1:1], in[2:]...)
+}
+
 // anys converts tensors into Exec.Call's arguments.
 func anys(ts []*tensors.Tensor) []any {
 	out := make([]any, len(ts))
@@ -279,10 +285,7 @@ func newAccumStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, typ
 	}
 	acc, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
-		var tt *Node
-		if types {
-			tt, in = in[1], append(in[:1:1], in[2:]...)
-		}
+		tt, in := splitTypes(in, types)
 		loss, params, grads := TrainingGradients(m, store, in[0], tt, in[1], scaler)
 		g := loss.Graph()
 		weight := in[2]

@@ -152,10 +152,12 @@ type schedule struct {
 	seed                  uint64
 	batchesPerEpoch       int
 	stepsPerEpoch         int
+	epoch                 int   // the epoch whose shuffle order holds (-1: none yet)
+	order                 []int // that epoch's shuffle
 }
 
 func newSchedule(rows, batch, accum, devices int, seed uint64, dropLast bool) (*schedule, error) {
-	s := &schedule{batch: batch, accum: accum, devices: devices, seed: seed}
+	s := &schedule{batch: batch, accum: accum, devices: devices, seed: seed, epoch: -1}
 	s.batchesPerEpoch = (rows + batch - 1) / batch
 	if last := rows % batch; dropLast && last > 0 || devices > 1 && last > 0 && last < devices {
 		// Dropped: with dataloader_drop_last, or when too few rows are left for every device.
@@ -172,7 +174,10 @@ func newSchedule(rows, batch, accum, devices int, seed uint64, dropLast bool) (*
 // epoch reached after it.
 func (s *schedule) group(k int, idx []int) (batches [][]int, epoch float64) {
 	e, g := k/s.stepsPerEpoch, k%s.stepsPerEpoch
-	order := rand.New(rand.NewPCG(s.seed, uint64(e))).Perm(len(idx))
+	if e != s.epoch {
+		s.epoch, s.order = e, rand.New(rand.NewPCG(s.seed, uint64(e))).Perm(len(idx))
+	}
+	order := s.order
 	first, end := g*s.accum, min(s.batchesPerEpoch, (g+1)*s.accum)
 	for b := first; b < end; b++ {
 		rows := order[b*s.batch : min(len(order), (b+1)*s.batch)]
