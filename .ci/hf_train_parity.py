@@ -72,7 +72,7 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     init = os.path.join(d, "init")
-    model = GPT2LMHeadModel.from_pretrained(init, attn_implementation="eager", torch_dtype=torch.float32)
+    model = GPT2LMHeadModel.from_pretrained(init, attn_implementation="eager", dtype=torch.float32)
     tok = PreTrainedTokenizerFast.from_pretrained(init)
     if "token_type_ids" not in tok.model_input_names:
         print("the tokenizer does not return token_type_ids: model_input_names", tok.model_input_names)

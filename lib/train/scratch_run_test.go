@@ -31,7 +31,7 @@ type parityRun struct {
 
 // A 30-step from-scratch run as notebook 03 trains (the tutorial's tokenizer, which returns
 // token_type_ids, so the model adds wte[0] to every input; the tutorial's warm-up and linear decay,
-// clipping at 1), at a small size with dropout off, on the Go backend: 50 blocks in batches of 4 (13
+// clipping at 1), at a small size with dropout off, on the test backend: 50 blocks in batches of 4 (13
 // batches an epoch, the last of 2 blocks), so the run crosses two epoch ends. It must learn (loss
 // down, every entry finite, the logged rates the schedule's). With GPT_HF_PARITY_DIR set it also
 // writes the initial weights (HF folder) and run.json, for hf_train_parity.py to replay in
