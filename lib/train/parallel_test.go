@@ -66,7 +66,7 @@ func TestDataParallelOneDeviceEqualsPlain(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		step, err := newStep(m, optim.NewAdamW(), nil, dp, false)
+		step, err := newStep(m, optim.NewAdamW(), nil, dp, false, true)
 		if err != nil {
 			t.Fatal(err)
 		}

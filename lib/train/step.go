@@ -36,14 +36,24 @@ func (s *Step) Devices() int {
 }
 
 // TrainingGradients builds, in training mode, the loss of ids/labels (with token types, nil: none)
-// and the gradient of every parameter (in m.ParamNames order). With a scaler (fp16) the loss is
-// multiplied by its scale before differentiation: the gradients are then the scaled loss's (pass
+// and the gradient of every parameter (in m.ParamNames order). The loss is the model's: the mean
+// over the predicted tokens, as model(input_ids, labels=labels).loss. With a scaler (fp16) the loss
+// is multiplied by its scale before differentiation: the gradients are then the scaled loss's (pass
 // them to scaler.Step); the returned loss is not scaled.
 func TrainingGradients(m *gpt2.Model, store *model.Store, ids, tokenTypes, labels *Node, scaler *optim.GradScaler) (loss *Node, params, grads []*Node) {
+	return gradients(m, store, ids, tokenTypes, labels, scaler, false)
+}
+
+// gradients is TrainingGradients; with numItems the loss is the one transformers' Trainer trains
+// on (trainerLoss).
+func gradients(m *gpt2.Model, store *model.Store, ids, tokenTypes, labels *Node, scaler *optim.GradScaler, numItems bool) (loss *Node, params, grads []*Node) {
 	// Training mode before any variable is used: otherwise backends that prefer constants for
 	// variables (the pure-Go one) bake the weights into the program, and updates are lost.
 	store.SetTraining(ids.Graph(), true)
 	loss = m.LossGraph(store, ids, tokenTypes, labels, true)
+	if numItems {
+		loss = trainerLoss(loss, labels)
+	}
 	names := m.ParamNames()
 	params = make([]*Node, len(names))
 	for i, n := range names {
@@ -54,6 +64,24 @@ func TrainingGradients(m *gpt2.Model, store *model.Store, ids, tokenTypes, label
 		scaled = Mul(loss, scaler.Scale(store, loss.Graph()))
 	}
 	return loss, params, Gradient(scaled, params...)
+}
+
+// trainerLoss turns the model's mean loss of a batch into the loss transformers' Trainer trains on
+// and logs. The Trainer passes num_items_in_batch to the model, whose ForCausalLMLoss then divides
+// the summed token losses by it instead of taking their mean, and get_batch_samples counts it on the
+// labels before the shift (labels != -100 over [B, T]): a full block of T tokens predicts T-1 of
+// them and counts T, so the Trainer's loss and gradients are (T-1)/T of the model's mean. Measured
+// with transformers 5.17 (device-check step hf-train-parity, 2026-11-27): its Trainer logged 63/64
+// of the mean for blocks of 64. Evaluation keeps the mean (prediction_step passes no count).
+func trainerLoss(mean, labels *Node) *Node {
+	T := labels.Shape().Dim(1)
+	if T < 2 {
+		return mean // No token is predicted: the mean is NaN already.
+	}
+	ignore := Scalar(labels.Graph(), labels.DType(), -100)
+	count := func(l *Node) *Node { return ReduceAllSum(ConvertDType(NotEqual(l, ignore), mean.DType())) }
+	predicted := count(Slice(labels, AxisRange(), AxisRange(1, T)))
+	return Mul(mean, Div(predicted, count(labels)))
 }
 
 // scalerFor returns the loss scaler a model's precision needs: float16 only, as HF's Trainer
@@ -107,17 +135,17 @@ func NewStep(m *gpt2.Model, opt *optim.AdamW) (*Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newStep(m, opt, scalerFor(m, nil), dp, false)
+	return newStep(m, opt, scalerFor(m, nil), dp, false, false)
 }
 
 // newStep prepares a step, sharded as dp says (nil: one device, no sharding); with types it takes
-// token_type_ids after the ids.
-func newStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, dp *dataParallel, types bool) (*Step, error) {
+// token_type_ids after the ids; with numItems its loss is the Trainer's (trainerLoss).
+func newStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, dp *dataParallel, types, numItems bool) (*Step, error) {
 	names := m.ParamNames()
 	e, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
 		tt, in := splitTypes(in, types)
-		loss, params, grads := TrainingGradients(m, store, in[0], tt, in[1], scaler)
+		loss, params, grads := gradients(m, store, in[0], tt, in[1], scaler, numItems)
 		norm, lr, skipped := update(store, opt, scaler, names, params, grads, in[2], in[3])
 		return []*Node{loss, norm, lr, skipped}
 	})
@@ -266,9 +294,9 @@ func anys(ts []*tensors.Tensor) []any {
 	return out
 }
 
-// accumStep is training with gradient accumulation: the micro-batches of a group add their
-// gradients, each weighted by its share of the group's tokens, into accumulators, and the last one
-// applies the optimizer to them.
+// accumStep is training with gradient accumulation, as the Trainer does it: the micro-batches of a
+// group add the gradients of their losses (trainerLoss), each weighted by its share of the group's
+// counted labels, into accumulators, and the last one applies the optimizer to them.
 type accumStep struct {
 	types      bool
 	acc, apply *model.Exec
@@ -286,7 +314,7 @@ func newAccumStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, typ
 	acc, err := model.NewExec(m.Backend, m.Store, func(scope *model.Scope, in []*Node) []*Node {
 		store := scope.Store()
 		tt, in := splitTypes(in, types)
-		loss, params, grads := TrainingGradients(m, store, in[0], tt, in[1], scaler)
+		loss, params, grads := gradients(m, store, in[0], tt, in[1], scaler, true)
 		g := loss.Graph()
 		weight := in[2]
 		for i, n := range names {
@@ -320,8 +348,9 @@ func newAccumStep(m *gpt2.Model, opt *optim.AdamW, scaler *optim.GradScaler, typ
 }
 
 // run adds one micro-batch (types: its token_type_ids, when the step takes them) whose gradient
-// counts with weight (its share of the group's tokens: HF divides the summed token losses by the
-// group's num_items_in_batch); the last of a group applies the update (with the step's result).
+// counts with weight (its share of the group's counted labels: HF divides the summed token losses
+// by the group's num_items_in_batch); the last of a group applies the update (with the step's
+// result).
 func (s *accumStep) run(ids, types *tensors.Tensor, weight float64, last bool, w lrWindow) (res StepResult, err error) {
 	defer func() {
 		if r := recover(); r != nil {

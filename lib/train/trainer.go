@@ -220,7 +220,7 @@ func (t *Trainer) Train(ctx context.Context) (*TrainOutput, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t.step, err = newStep(t.Model, opt, scaler, dp, types); err != nil {
+		if t.step, err = newStep(t.Model, opt, scaler, dp, types, true); err != nil {
 			return nil, err
 		}
 	} else if t.accum, err = newAccumStep(t.Model, opt, scaler, types); err != nil {
