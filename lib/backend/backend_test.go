@@ -357,3 +357,35 @@ func TestXLACacheDefault(t *testing.T) {
 		}
 	}
 }
+
+// ForFloat32Training sends XLA CUDA's gemms to cuBLAS (Triton's gemm fusions off), unless XLA_FLAGS
+// already chooses; without it, or on the pure-Go backend, XLA_FLAGS keeps XLA's default.
+func TestForFloat32Training(t *testing.T) {
+	cuda := with(nvidiaProc, map[string]string{goxla13Plugin: "not an ELF file"})
+	for _, tc := range []struct {
+		name         string
+		files        map[string]string
+		opt          bool
+		flags, want  string
+		reportsGemms bool
+	}{
+		{"float32 on CUDA", cuda, true, "--xla_dump_to=/tmp/x", "--xla_dump_to=/tmp/x " + tritonGemmFlag + "=false", true},
+		{"no option", cuda, false, "--xla_dump_to=/tmp/x", "--xla_dump_to=/tmp/x", false},
+		{"the user's choice stays", cuda, true, tritonGemmFlag + "=true", tritonGemmFlag + "=true", false},
+		{"no GPU", nil, true, "", "", false},
+	} {
+		t.Setenv("XLA_FLAGS", tc.flags)
+		opts := []Option{WithSystem(fakeSystem(t, map[string]string{EnvXLACache: "0"}, tc.files)), WithoutReexec()}
+		if tc.opt {
+			opts = append(opts, ForFloat32Training())
+		}
+		b, report, err := New(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Finalize()
+		if got := os.Getenv("XLA_FLAGS"); got != tc.want || (report.Gemms != "") != tc.reportsGemms {
+			t.Errorf("%s: XLA_FLAGS %q, want %q; report's gemms %q", tc.name, got, tc.want, report.Gemms)
+		}
+	}
+}

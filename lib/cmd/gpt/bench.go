@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -216,7 +217,8 @@ output) or step (gradients and the AdamW update: the Trainer's step).
 --dropout 0 sets every dropout probability to 0 (the fused attention kernel has no dropout).
 --xla-dump DIR sets XLA_FLAGS=--xla_dump_to=DIR (XLA backends) to inspect the compiled programs.
 executable_cache=H/M/E counts the process's compilations loaded from the executable cache, compiled
-and stored, and cache entries that could not be used.`)
+and stored, and cache entries that could not be used. --dtypes fp32 alone sets up the backend as
+gpt train does for float32 (on XLA CUDA, gemms on cuBLAS without Triton: gemms= in RESULT).`)
 	size := fs.String("size", "tiny", "tiny, tutorial or rugpt3small")
 	batch := fs.Int("batch", 8, "per_device_train_batch_size")
 	block := fs.Int("block", 0, "block size (default: 1024, or 64 for tiny)")
@@ -263,11 +265,16 @@ and stored, and cache entries that could not be used.`)
 	if *block > cfg.NPositions {
 		return fmt.Errorf("%w: --block %d is longer than n_positions %d", errUsage, *block, cfg.NPositions)
 	}
-	b, report, err := backend.New()
+	var opts []backend.Option
+	if strings.TrimSpace(*dtypesFlag) == "fp32" {
+		opts = append(opts, backend.ForFloat32Training())
+	}
+	b, report, err := backend.New(opts...)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s\n", strings.SplitN(report.String(), "\n", 2)[0])
+	gemms := cmp.Or(report.Gemms, "XLA's default")
 	rng := rand.New(rand.NewPCG(1, 2))
 	ids := make([][]int, *batch)
 	for i := range ids {
@@ -334,8 +341,8 @@ and stored, and cache entries that could not be used.`)
 			sort.Float64s(times)
 			med := times[len(times)/2]
 			hits, misses, cacheErrs := backend.ExecutableCacheStats()
-			fmt.Fprintf(stdout, "RESULT go-%s size=%s dtype=%s attn=%s dropout=%g batch=%d block=%d tokens/s=%.0f step_ms=%.1f compile_s=%.2f executable_cache=%d/%d/%d loss=%.5f path=%q\n",
-				*phase, *size, dt, attn, cfg.AttnPdrop, *batch, *block, float64(*batch**block)/med, med*1000, first-med, hits, misses, cacheErrs, loss, m.AttentionPath(true))
+			fmt.Fprintf(stdout, "RESULT go-%s size=%s dtype=%s attn=%s dropout=%g batch=%d block=%d tokens/s=%.0f step_ms=%.1f compile_s=%.2f executable_cache=%d/%d/%d loss=%.5f path=%q gemms=%q\n",
+				*phase, *size, dt, attn, cfg.AttnPdrop, *batch, *block, float64(*batch**block)/med, med*1000, first-med, hits, misses, cacheErrs, loss, m.AttentionPath(true), gemms)
 		}
 	}
 	return nil

@@ -90,7 +90,11 @@ in HF format, with loss.svg.`)
 	if dry.on {
 		return dry.run(ctx, stdout, dryRunInput{config: *configArg, model: *modelArg, tokenizer: *tokPath, blockSize: *blockSize, attn: attn, args: args})
 	}
-	b, report, err := backend.New()
+	var opts []backend.Option
+	if !args.FP16 && !args.BF16 {
+		opts = append(opts, backend.ForFloat32Training())
+	}
+	b, report, err := backend.New(opts...)
 	if err != nil {
 		return err
 	}
