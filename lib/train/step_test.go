@@ -7,7 +7,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gomlx/compute/dtypes"
 	_ "github.com/gomlx/compute/gobackend"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
 	"github.com/gonb-gpt/tutorial/lib/optim"
@@ -48,5 +51,21 @@ func TestAdamWThreeStepsMatchHF(t *testing.T) {
 		} else {
 			t.Logf("step %d: loss %.7f, HF %.7f (rel. error %.2g)", i, loss, want, rel)
 		}
+	}
+}
+
+// trainerLoss scales the mean by the count of predicted labels over the count HF's
+// get_batch_samples makes before the shift (labels != -100 over [B, T]): rows [5 6 -100 7] and
+// [-100 8 9 10] have 6, 7 and 8, 9, 10 as targets (5) and count 3 + 3 = 6 labels: 5/6 of the mean.
+func TestTrainerLossCountsBeforeShift(t *testing.T) {
+	labels := tensors.FromValue([][]int32{{5, 6, -100, 7}, {-100, 8, 9, 10}})
+	out, err := graph.ExecOnce(goBackend(t), func(l *graph.Node) *graph.Node {
+		return trainerLoss(graph.Scalar(l.Graph(), dtypes.Float32, 1.2), l)
+	}, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := tensors.MustCopyFlatData[float32](out)[0]; math.Abs(float64(got)-1.2*5/6) > 1e-6 {
+		t.Errorf("trainerLoss(1.2) = %v, want 1.2·5/6 = 1", got)
 	}
 }
