@@ -117,8 +117,7 @@ func (a *TrainingArguments) Validate() error {
 		{"learning_rate", a.LearningRate, finite(a.LearningRate) && a.LearningRate >= 0, "a number ≥ 0"},
 		{"lr_scheduler_type", a.LRSchedulerType, slices.Contains([]string{"linear", "cosine", "constant", "constant_with_warmup"}, a.LRSchedulerType),
 			"linear, cosine, constant or constant_with_warmup"},
-		{"warmup_steps", a.WarmupSteps, finite(a.WarmupSteps) && a.WarmupSteps >= 0 && (a.WarmupSteps < 1 || a.WarmupSteps == math.Trunc(a.WarmupSteps)),
-			"a whole number of steps ≥ 0, or a fraction of the total steps below 1"},
+		{"warmup_steps", a.WarmupSteps, interval(a.WarmupSteps), "a whole number of steps ≥ 0, or a fraction of the total steps below 1"},
 		{"warmup_ratio", a.WarmupRatio, a.WarmupRatio >= 0 && a.WarmupRatio <= 1, "a number in [0, 1]"},
 		{"weight_decay", a.WeightDecay, finite(a.WeightDecay) && a.WeightDecay >= 0, "a number ≥ 0"},
 		{"adam_beta1", a.AdamBeta1, a.AdamBeta1 >= 0 && a.AdamBeta1 < 1, "a number in [0, 1)"},
@@ -183,15 +182,10 @@ func (a *TrainingArguments) LRAt(s, total int) float64 {
 // Warmup is the number of warm-up steps out of total, as TrainingArguments.get_warmup_steps gives
 // it: warmup_steps when ≥ 1, else ceil(fraction · total) of warmup_steps or warmup_ratio.
 func (a *TrainingArguments) Warmup(total int) int {
-	switch {
-	case a.WarmupSteps >= 1:
-		return int(a.WarmupSteps)
-	case a.WarmupSteps > 0:
-		return int(math.Ceil(a.WarmupSteps * float64(total)))
-	case a.WarmupRatio > 0:
-		return int(math.Ceil(a.WarmupRatio * float64(total)))
+	if a.WarmupSteps > 0 {
+		return Steps(a.WarmupSteps, total)
 	}
-	return 0
+	return int(math.Ceil(a.WarmupRatio * float64(total)))
 }
 
 // Save writes training_args.json.

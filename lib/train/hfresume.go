@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
@@ -94,7 +95,7 @@ func (t *Trainer) loadHFOptimizer(dir string) error {
 			if !ok {
 				return bad("%s: no %s", name, key)
 			}
-			if fmt.Sprint(tt.Shape) != fmt.Sprint(shapes[name]) {
+			if !slices.Equal(tt.Shape, shapes[name]) {
 				return bad("%s: %s of shape %v, the parameter's is %v", name, key, tt.Shape, shapes[name])
 			}
 			if err := t.setOptimizerVar(optim.StatePrefix+prefix+gpt2.VarPath(name), tensors.FromFlatDataAndDimensions(tt.Data, tt.Shape...)); err != nil {
