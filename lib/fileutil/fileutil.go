@@ -9,44 +9,93 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
-// WriteAtomic creates or replaces path with what write writes. The parent folder must exist.
-func WriteAtomic(path string, perm os.FileMode, write func(w io.Writer) error) (err error) {
+// Pending is a file being written in place of path: nothing changes at path until Commit, which
+// syncs the data and renames the file there; Abort, or a crash, leaves path as it was (a crash
+// leaves the temporary file, named "." + base + ".tmp-*": see RemoveStale).
+type Pending struct {
+	*os.File
+	path string
+	perm os.FileMode
+}
+
+// Create starts writing path with permissions perm. The parent folder must exist.
+func Create(path string, perm os.FileMode) (*Pending, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tmp, err := os.CreateTemp(dir, "."+base+tmpInfix+"*")
 	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+		return nil, fmt.Errorf("writing %s: %w", path, err)
 	}
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = write(bw); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	return &Pending{File: tmp, path: path, perm: perm}, nil
+}
+
+const tmpInfix = ".tmp-"
+
+// Commit makes the file written the one at path. On an error the file is removed.
+func (p *Pending) Commit() error {
+	err := p.Chmod(p.perm)
+	if err == nil {
+		err = p.Sync()
 	}
-	if err = bw.Flush(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if cerr := p.Close(); err == nil {
+		err = cerr
 	}
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err == nil {
+		err = os.Rename(p.Name(), p.path)
 	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
+	if err != nil {
+		_ = os.Remove(p.Name())
+		return fmt.Errorf("writing %s: %w", p.path, err)
 	}
 	return nil
+}
+
+// Abort removes the file written.
+func (p *Pending) Abort() {
+	_ = p.Close()
+	_ = os.Remove(p.Name())
+}
+
+// RemoveStale removes the temporary files of Create in dir whose target's name matches pattern
+// (filepath.Match) and that were last written more than age ago: what a killed writer left.
+func RemoveStale(dir, pattern string, age time.Duration) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		name := e.Name()
+		i := strings.LastIndex(name, tmpInfix)
+		if !strings.HasPrefix(name, ".") || i < 0 || !e.Type().IsRegular() {
+			continue
+		}
+		if ok, _ := filepath.Match(pattern, name[1:i]); !ok {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > age {
+			_ = os.Remove(filepath.Join(dir, name))
+		}
+	}
+}
+
+// WriteAtomic creates or replaces path with what write writes. The parent folder must exist.
+func WriteAtomic(path string, perm os.FileMode, write func(w io.Writer) error) error {
+	p, err := Create(path, perm)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(p, 1<<20)
+	if err = write(bw); err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		p.Abort()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return p.Commit()
 }
 
 // WriteFileAtomic is WriteAtomic for data already in memory.

@@ -407,19 +407,32 @@ func (t *Tokenizer) Encode(text string) (*Encoding, error) {
 	return e, nil
 }
 
-func (t *Tokenizer) encode(text string) (*Encoding, error) {
+// scratch holds what encodeInto makes: the ids, their spans in the text and whether each is a
+// special token, with the pre-tokenizer's pieces; reused, it makes encoding allocation-free.
+type scratch struct {
+	ids      []int32
+	spans    []Span
+	specials []bool
+	pieces   []Piece
+	segs     []segment
+}
+
+func (sc *scratch) reset() {
+	sc.ids, sc.spans, sc.specials = sc.ids[:0], sc.spans[:0], sc.specials[:0]
+}
+
+// encodeInto tokenizes text into sc (reset first): no truncation or padding.
+func (t *Tokenizer) encodeInto(text string, sc *scratch) error {
 	if t.Model == nil {
-		return nil, fmt.Errorf("tokenizer has no model")
+		return fmt.Errorf("tokenizer has no model")
 	}
-	var ids []int32
-	var spans []Span
-	var specials []bool
-	var pieces []Piece
-	for _, seg := range t.splitAdded(text, nil) {
+	sc.reset()
+	sc.segs = t.splitAdded(text, sc.segs[:0])
+	for _, seg := range sc.segs {
 		if seg.added != nil {
-			ids = append(ids, int32(seg.added.ID))
-			spans = append(spans, Span{seg.start, seg.end})
-			specials = append(specials, seg.added.Special)
+			sc.ids = append(sc.ids, int32(seg.added.ID))
+			sc.spans = append(sc.spans, Span{seg.start, seg.end})
+			sc.specials = append(sc.specials, seg.added.Special)
 			continue
 		}
 		part := text[seg.start:seg.end]
@@ -427,23 +440,45 @@ func (t *Tokenizer) encode(text string) (*Encoding, error) {
 			part = t.Normalizer.Normalize(part)
 		}
 		if t.PreTokenizer != nil {
-			pieces = t.PreTokenizer.Split(part, pieces[:0])
+			sc.pieces = t.PreTokenizer.Split(part, sc.pieces[:0])
 		} else {
-			pieces = append(pieces[:0], Piece{part, Span{0, len(part)}})
+			sc.pieces = append(sc.pieces[:0], Piece{part, Span{0, len(part)}})
 		}
-		for _, p := range pieces {
-			n := len(ids)
+		for _, p := range sc.pieces {
+			n := len(sc.ids)
 			var err error
-			ids, spans, err = t.Model.EncodeWord(p.Text, ids, spans)
+			sc.ids, sc.spans, err = t.Model.EncodeWord(p.Text, sc.ids, sc.spans)
 			if err != nil {
-				return nil, fmt.Errorf("encoding %q: %w", p.Text, err)
+				return fmt.Errorf("encoding %q: %w", p.Text, err)
 			}
-			for k := n; k < len(ids); k++ {
-				spans[k] = mapSpan(p, spans[k], seg.start)
-				specials = append(specials, false)
+			for k := n; k < len(sc.ids); k++ {
+				sc.spans[k] = mapSpan(p, sc.spans[k], seg.start)
+				sc.specials = append(sc.specials, false)
 			}
 		}
 	}
+	return nil
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// AppendIDs appends the ids of text's tokens to dst, without truncation or padding: what Encode
+// gives as IDs, without building an Encoding. Safe for concurrent use.
+func (t *Tokenizer) AppendIDs(dst []int32, text string) ([]int32, error) {
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	if err := t.encodeInto(text, sc); err != nil {
+		return dst, err
+	}
+	return append(dst, sc.ids...), nil
+}
+
+func (t *Tokenizer) encode(text string) (*Encoding, error) {
+	var sc scratch
+	if err := t.encodeInto(text, &sc); err != nil {
+		return nil, err
+	}
+	ids, spans, specials := sc.ids, sc.spans, sc.specials
 	e := &Encoding{
 		IDs: make([]int, len(ids)), Tokens: make([]string, len(ids)), TypeIDs: make([]int, len(ids)),
 		AttentionMask: make([]int, len(ids)), SpecialTokensMask: make([]int, len(ids)), Offsets: spans,
