@@ -183,7 +183,7 @@ func build(ds *corpus.TextDataset, tok *tokenizer.Tokenizer, opts Options, f io.
 	done := make(chan *batch, cap(slots))
 	var readErr error
 	reported := int64(0) // bytes shown on the bar
-	go func() { // the reader
+	go func() {          // the reader
 		defer close(work)
 		for seq := 0; ; seq++ {
 			b := &batch{seq: seq, lines: make([]string, 0, MapBatchSize)}

@@ -2,9 +2,13 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -72,6 +76,9 @@ func TestFlagRanges(t *testing.T) {
 		{[]string{"generate", "--model", "x", "--prompt", "a", "--do-sample", "--top-p", "-1"}, []string{"top_p = -1: want a number in [0, 1]"}},
 		{[]string{"generate", "--model", "x", "--prompt", "a", "--repetition-penalty", "0"}, []string{"repetition_penalty = 0: want a number > 0"}},
 		{[]string{"tokenizer", "train", "--vocab-size", "0", "corpus.txt"}, []string{"--vocab-size 0"}},
+		{[]string{"data", "prepare", "--block-size", "0", "--encoding-errors", "ignore", "--max-line-bytes", "0"},
+			[]string{"--block-size 0", "--encoding-errors ignore: want strict or replace", "--max-line-bytes 0"}},
+		{[]string{"train", "--config", "{}", "--tokenizer", "x", "--output-dir", "o", "--encoding-errors", "x"}, []string{"--encoding-errors x"}},
 		{[]string{"scrape", "--delay", "-1s"}, []string{"--delay -1s is negative"}},
 		{[]string{"params", "--env", "GPT_EPOCHS=abc"}, []string{`GPT_EPOCHS="abc": want a number ≥ 0`}},
 	} {
@@ -161,6 +168,63 @@ func TestTokenizerCommands(t *testing.T) {
 	if code := run([]string{"tokenizer", "train", "--corpus", filepath.Join(dir, "missing.txt"), "--quiet"}, &stdout, &stderr); code != 1 {
 		t.Errorf("missing corpus: exit %d", code)
 	}
+}
+
+// `data prepare` tokenizes several files (one gzip-compressed) into the cache, then finds them there;
+// bad input is an error naming the file and line.
+func TestDataPrepareCommand(t *testing.T) {
+	dir := t.TempDir()
+	line := "Мне нравится, что вы больны не мной, мне нравится, что я больна не вами.\n"
+	a := filepath.Join(dir, "a.txt")
+	b := filepath.Join(dir, "b.txt.gz")
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(strings.Repeat(line, 500)))
+	zw.Close()
+	if err := errors.Join(os.WriteFile(a, []byte(strings.Repeat(line, 700)), 0o644), os.WriteFile(b, gz.Bytes(), 0o644)); err != nil {
+		t.Fatal(err)
+	}
+	tok := filepath.Join(dir, "tok.json")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"tokenizer", "train", "--corpus", a, "--vocab-size", "60", "--quiet", "--out", tok}, &stdout, &stderr); code != 0 {
+		t.Fatalf("tokenizer train: exit %d: %s", code, stderr.String())
+	}
+	cache := filepath.Join(dir, "cache")
+	prepare := []string{"data", "prepare", "--corpus", a, "--corpus", b, "--tokenizer", tok, "--block-size", "16", "--cache-dir", cache, "--quiet"}
+	var outs []string
+	for range 2 {
+		stdout.Reset()
+		if code := run(prepare, &stdout, &stderr); code != 0 {
+			t.Fatalf("data prepare: exit %d: %s", code, stderr.String())
+		}
+		outs = append(outs, stdout.String())
+	}
+	// 1200 lines: map batches of 1000 and 200 lines, each dropping its own remainder.
+	first := regexp.MustCompile(`^(\d+) blocks of 16 tokens \((\d+) tokens\), tokenized and cached: (\S+)\ntokenized .* in 1200 lines into (\d+) tokens`).FindStringSubmatch(outs[0])
+	if first == nil {
+		t.Fatalf("first run printed %q", outs[0])
+	}
+	if !strings.HasPrefix(outs[1], first[1]+" blocks of 16 tokens ("+first[2]+" tokens), from the cache: "+first[3]+"\n") {
+		t.Errorf("second run printed %q", outs[1])
+	}
+	if fi, err := os.Stat(first[3]); err != nil || fi.Size() != 24+4*mustAtoi(t, first[2]) {
+		t.Errorf("cache file %s: %v", first[3], err)
+	}
+	if err := os.WriteFile(a, []byte(line+"\xff\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code := run(prepare, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "a.txt: line 2 is not valid UTF-8") {
+		t.Errorf("invalid UTF-8: exit %d, stderr %q", code, stderr.String())
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func TestGenerateAndScoreCommands(t *testing.T) {

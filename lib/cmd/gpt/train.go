@@ -13,7 +13,6 @@ import (
 	"strings"
 
 	"github.com/gonb-gpt/tutorial/lib/backend"
-	"github.com/gonb-gpt/tutorial/lib/data"
 	"github.com/gonb-gpt/tutorial/lib/gpt2"
 	"github.com/gonb-gpt/tutorial/lib/tokenizer"
 	"github.com/gonb-gpt/tutorial/lib/train"
@@ -52,11 +51,10 @@ schedule, clipping, checkpoints and logging of TrainingArguments, whose every fi
 --config starts from scratch (a config.json path or inline JSON; vocab_size defaults to the
 tokenizer's); --model fine-tunes a model folder or hub id. The final model is saved in --output-dir
 in HF format, with loss.svg.`)
-	corpusPath := fs.String("corpus", "dataset.txt", "training text, one example per line")
+	corpusFlags := addCorpusFlags(fs)
 	tokPath := fs.String("tokenizer", "", "tokenizer.json, model folder or hub id (default: the --model's)")
 	configArg := fs.String("config", "", "GPT2Config as a config.json path or inline JSON (from scratch)")
 	modelArg := fs.String("model", "", "model folder or hub id to fine-tune")
-	blockSize := fs.Int("block-size", 1024, "tokens per training block (the tutorial's block_size)")
 	evalFraction := fs.Float64("eval-fraction", 0, "hold out this fraction of the blocks for evaluation (when, says --eval-strategy: no, steps or epoch)")
 	seedInit := fs.Uint64("init-seed", 42, "seed of the random initialization (--config)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
@@ -70,7 +68,7 @@ in HF format, with loss.svg.`)
 	if err := checkArgs(args); err != nil {
 		return err
 	}
-	if err := badFlags(atLeast("block-size", *blockSize, 1)); err != nil {
+	if err := corpusFlags.check(); err != nil {
 		return err
 	}
 	if !(*evalFraction >= 0 && *evalFraction < 1) {
@@ -88,7 +86,7 @@ in HF format, with loss.svg.`)
 		return fmt.Errorf("%w: --attn-implementation: %v", errUsage, err)
 	}
 	if dry.on {
-		return dry.run(ctx, stdout, dryRunInput{config: *configArg, model: *modelArg, tokenizer: *tokPath, blockSize: *blockSize, attn: attn, args: args})
+		return dry.run(ctx, stdout, dryRunInput{config: *configArg, model: *modelArg, tokenizer: *tokPath, blockSize: *corpusFlags.blockSize, attn: attn, args: args})
 	}
 	var opts []backend.Option
 	if !args.FP16 && !args.BF16 {
@@ -133,12 +131,11 @@ in HF format, with loss.svg.`)
 	if *quiet {
 		progressW = nil
 	}
-	blocks, err := data.Load(*corpusPath, tok, data.Options{BlockSize: *blockSize, CacheDir: defaultCacheDir("blocks"), Progress: progressW})
+	blocks, err := corpusFlags.load(tok, progressW, stdout)
 	if err != nil {
 		return err
 	}
 	defer blocks.Close()
-	fmt.Fprintf(stdout, "%d blocks of %d tokens (%s)\n", blocks.Len(), blocks.BlockSize, cacheWord(blocks.FromCache))
 	tr := &train.Trainer{Model: m, Tokenizer: tok, Args: args, TrainData: blocks, Log: stdout, NoProgress: *quiet}
 	if *evalFraction > 0 {
 		tr.TrainIndices, tr.EvalIndices = blocks.Split(*evalFraction, uint64(args.Seed))
