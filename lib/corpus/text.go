@@ -176,10 +176,7 @@ func (r *TextReader) openNext() error {
 		}
 		src = r.gz
 	}
-	maxLine := r.d.MaxLineBytes
-	if maxLine <= 0 {
-		maxLine = DefaultMaxLineBytes
-	}
+	maxLine := r.maxLine()
 	r.sc = bufio.NewScanner(src)
 	// The scanner needs room for the line and the byte after it (a "\r" waits for a "\n").
 	r.sc.Buffer(make([]byte, min(1<<20, maxLine+2)), maxLine+2)
@@ -213,6 +210,18 @@ func (r *TextReader) finishFile() error {
 		return fmt.Errorf("text dataset: %s changed while it was read: %d of its %d bytes could be read", r.path, read, r.start.Size())
 	}
 	return nil
+}
+
+func (r *TextReader) maxLine() int {
+	if r.d.MaxLineBytes > 0 {
+		return r.d.MaxLineBytes
+	}
+	return DefaultMaxLineBytes
+}
+
+// tooLong is the error for line r.line.
+func (r *TextReader) tooLong() error {
+	return fmt.Errorf("text dataset %s: line %d is longer than %d bytes (MaxLineBytes, --max-line-bytes): is it a text file with line breaks?", r.path, r.line, r.maxLine())
 }
 
 // Next returns the next example, or io.EOF after the last. After an error it returns that error.
@@ -249,6 +258,9 @@ func (r *TextReader) next1() (string, error) {
 		if r.sc.Scan() && r.sc.Err() == nil {
 			r.line++
 			line := r.sc.Bytes()
+			if len(line) > r.maxLine() {
+				return "", r.tooLong()
+			}
 			if utf8.Valid(line) {
 				return string(line), nil
 			}
@@ -266,11 +278,8 @@ func (r *TextReader) next1() (string, error) {
 		}
 		switch {
 		case errors.Is(err, bufio.ErrTooLong):
-			maxLine := r.d.MaxLineBytes
-			if maxLine <= 0 {
-				maxLine = DefaultMaxLineBytes
-			}
-			return "", fmt.Errorf("text dataset %s: line %d is longer than %d bytes (MaxLineBytes, --max-line-bytes): is it a text file with line breaks?", r.path, r.line+1, maxLine)
+			r.line++
+			return "", r.tooLong()
 		case err != nil:
 			return "", fmt.Errorf("text dataset %s: reading line %d: %w", r.path, r.line+1, err)
 		}

@@ -12,11 +12,13 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/gonb-gpt/tutorial/lib/corpus"
 	"github.com/gonb-gpt/tutorial/lib/internal/sharedtest"
+	"github.com/gonb-gpt/tutorial/lib/progress"
 	"github.com/gonb-gpt/tutorial/lib/tokenizer"
 )
 
@@ -474,5 +476,48 @@ func TestTruncatedCacheIsRebuilt(t *testing.T) {
 	defer again.Close()
 	if again.FromCache || !slices.Equal(again.Tokens, want) {
 		t.Errorf("from cache %v, equal %v", again.FromCache, slices.Equal(again.Tokens, want))
+	}
+}
+
+// htmlRecorder is a notebook display: it keeps the last HTML of each block.
+type htmlRecorder struct {
+	mu    sync.Mutex
+	last  map[string]string
+	calls int
+}
+
+func (r *htmlRecorder) Write(p []byte) (int, error) { return len(p), nil }
+func (r *htmlRecorder) UpdateHTML(id, html string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil {
+		r.last = map[string]string{}
+	}
+	r.last[id] = html
+	r.calls++
+}
+
+// In a notebook the progress is one HTML block; its final state shows the bytes read (all of them),
+// the rate, and the tokens and blocks made.
+func TestProgressInNotebook(t *testing.T) {
+	tok := testTokenizer(t)
+	text := genText(10, 3000)
+	p := writeFile(t, t.TempDir(), "c.txt", text)
+	rec := &htmlRecorder{}
+	b, err := Load(p, tok, Options{BlockSize: 64, Progress: rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if len(rec.last) != 1 {
+		t.Fatalf("%d HTML blocks", len(rec.last))
+	}
+	size := progress.Size(int64(len(text)))
+	for _, html := range rec.last {
+		for _, want := range []string{"<progress", "tokenize", size + "/" + size, "/s]", fmt.Sprintf("%s tokens, %d blocks", countString(b.Stats.Tokens), b.Len())} {
+			if !strings.Contains(html, want) {
+				t.Errorf("final HTML lacks %q: %s", want, html)
+			}
+		}
 	}
 }
