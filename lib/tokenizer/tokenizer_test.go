@@ -59,6 +59,37 @@ func TestTutorialSurface(t *testing.T) {
 	}
 }
 
+// AppendIDs gives Encode's ids, appended, ignoring truncation and padding, with added tokens.
+func TestAppendIDs(t *testing.T) {
+	tok := smallTutorial(t)
+	tok.AddSpecialTokens("<s>")
+	texts := []string{"Иван Сигизмундович подошел к окну", "", "<s>Пьер закашлялся<s> и встал.", "Вечерело."}
+	var want []int32
+	for _, text := range texts {
+		e, err := tok.Encode(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range e.IDs {
+			want = append(want, int32(id))
+		}
+	}
+	tok.EnableTruncation(2)
+	got := []int32{7}
+	for _, text := range texts {
+		var err error
+		if got, err = tok.AppendIDs(got, text); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(got, append([]int32{7}, want...)) || len(want) < 15 {
+		t.Errorf("AppendIDs %v, want 7 then %v", got, want)
+	}
+	if _, err := tok.AppendIDs(nil, "☃"); err == nil {
+		t.Error("no error for an unknown character")
+	}
+}
+
 func TestTruncation(t *testing.T) {
 	tok := smallTutorial(t)
 	tok.EnableTruncation(3)
