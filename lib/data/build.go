@@ -153,6 +153,20 @@ type batch struct {
 	err    error
 }
 
+// tokenize is group_texts on one map batch: its lines' tokens concatenated, cut into blocks of bs,
+// the remainder dropped.
+func (b *batch) tokenize(tok *tokenizer.Tokenizer, bs int) {
+	var concat []int32
+	for i, line := range b.lines {
+		if concat, b.err = tok.AppendIDs(concat, line); b.err != nil {
+			b.err = fmt.Errorf("data: tokenizing the dataset's line %d: %w", b.seq*MapBatchSize+i+1, b.err)
+			break
+		}
+	}
+	b.tokens, b.nLines = int64(len(concat)), len(b.lines)
+	b.blocks, b.lines = concat[:len(concat)/bs*bs], nil
+}
+
 // build tokenizes ds into blocks written to f (from its start): a reader batches the lines,
 // workers tokenize and group the batches in parallel, and the batches' blocks are written in
 // order as they come. At most a few batches per worker are in memory at once.
@@ -224,15 +238,7 @@ func build(ds *corpus.TextDataset, tok *tokenizer.Tokenizer, opts Options, f io.
 	for range workers {
 		wg.Go(func() {
 			for b := range work {
-				var concat []int32
-				for i, line := range b.lines {
-					if concat, b.err = plain.AppendIDs(concat, line); b.err != nil {
-						b.err = fmt.Errorf("data: tokenizing line %d: %w", b.seq*MapBatchSize+i+1, b.err)
-						break
-					}
-				}
-				b.tokens, b.nLines = int64(len(concat)), len(b.lines)
-				b.blocks, b.lines = concat[:len(concat)/bs*bs], nil
+				b.tokenize(&plain, bs)
 				done <- b
 			}
 		})
@@ -266,8 +272,8 @@ func build(ds *corpus.TextDataset, tok *tokenizer.Tokenizer, opts Options, f io.
 			bar.Describe(fmt.Sprintf("%s tokens, %d blocks", countString(stats.Tokens), blocks))
 		}
 	}
-	stats.Bytes, stats.Replaced = r.BytesRead(), r.Replaced()
 	// The reader has returned: done is closed only after the workers, which end after work closes.
+	stats.Bytes, stats.Replaced = r.BytesRead(), r.Replaced()
 	switch {
 	case workErr != nil:
 		return stats, workErr
