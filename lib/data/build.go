@@ -187,8 +187,6 @@ func build(ds *corpus.TextDataset, tok *tokenizer.Tokenizer, opts Options, f io.
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	plain := *tok
-	plain.Padding, plain.Truncation = nil, nil
 	bs := opts.BlockSize
 
 	stop := make(chan struct{}) // closed when the writer gives up
@@ -238,7 +236,7 @@ func build(ds *corpus.TextDataset, tok *tokenizer.Tokenizer, opts Options, f io.
 	for range workers {
 		wg.Go(func() {
 			for b := range work {
-				b.tokenize(&plain, bs)
+				b.tokenize(tok, bs) // AppendIDs: no truncation or padding, as the tutorial's tokenize
 				done <- b
 			}
 		})
@@ -280,8 +278,8 @@ func build(ds *corpus.TextDataset, tok *tokenizer.Tokenizer, opts Options, f io.
 	case readErr != nil:
 		return stats, readErr
 	case blocks == 0:
-		return stats, fmt.Errorf("%w of %d tokens in %v: %d lines, %d tokens (each batch of %d lines drops what does not fill a block): the corpus is empty or too short",
-			errEmpty, bs, ds.Paths, stats.Lines, stats.Tokens, MapBatchSize)
+		return stats, fmt.Errorf("data: no block of %d tokens in %v: %d lines, %d tokens (each batch of %d lines drops what does not fill a block): the corpus is empty or too short",
+			bs, ds.Paths, stats.Lines, stats.Tokens, MapBatchSize)
 	}
 	hdr := make([]byte, 0, headerSize)
 	hdr = append(hdr, magic...)

@@ -9,7 +9,6 @@
 package data
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -141,9 +140,6 @@ func CachePath(ds *corpus.TextDataset, tok *tokenizer.Tokenizer, blockSize int, 
 	}
 	return filepath.Join(cacheDir, fmt.Sprintf("blocks-%d-%s.bin", blockSize, key)), nil
 }
-
-// errEmpty is returned for a corpus that gives no block.
-var errEmpty = errors.New("data: no block")
 
 // Split returns a held-out evaluation part (fraction of the blocks, chosen with seed) and the rest,
 // as block indices: the blocks themselves stay where they are.

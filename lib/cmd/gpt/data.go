@@ -52,7 +52,7 @@ func addCorpusFlags(fs *flag.FlagSet) *corpusFlags {
 	return c
 }
 
-// check validates the flags before any work.
+// check validates the flags before any work, and gives --corpus its default.
 func (c *corpusFlags) check() error {
 	if len(c.corpora) == 0 {
 		c.corpora = stringList{"dataset.txt"}
